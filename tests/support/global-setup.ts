@@ -9,5 +9,4 @@ export default function setup(): void {
     process.env.ROS_DOMAIN_ID = String(1 + ((process.pid * 7919) % 100));
   }
   process.env.ROS_AUTOMATIC_DISCOVERY_RANGE = "LOCALHOST";
-  process.env.ROS_LOCALHOST_ONLY = "1";
 }
