@@ -45,10 +45,36 @@ export const KinematicsSchema = z.object({
   base: OriginSchema.describe("robot base in the world (the sim's table frame)"),
 });
 
+/**
+ * Simplified finger geometry for the generated URDF/MJCF, in the hand frame: origin at the
+ * flange, axes as the TCP frame (z = approach, y = the direction the fingers open along).
+ */
+export const GripperGeometrySchema = z.object({
+  /** Distance along the approach axis from the flange to the finger roots (the palm face). */
+  palm_depth: positive().describe("m"),
+  /** Finger pad box: length along the approach axis, thickness across the jaw, width. */
+  pad_size: z.tuple([positive(), positive(), positive()]).describe("m"),
+  /**
+   * Parallel four-bar fingers driven by a revolute joint (xArm gripper). Points are (y, z)
+   * in the hand frame: the driving knuckle's pivot, the finger's pivot on that knuckle at
+   * zero, and the passive inner knuckle's pivot. Absent: fingers slide along y and the
+   * gripper joint is one finger's travel from the closed position.
+   */
+  four_bar: z
+    .object({
+      knuckle_pivot: z.tuple([finite(), finite()]),
+      finger_pivot: z.tuple([finite(), finite()]),
+      inner_pivot: z.tuple([finite(), finite()]),
+    })
+    .optional(),
+});
+
 export const GripperSchema = z.object({
   joint: z.string().min(1),
   mimic_joints: z.array(z.string().min(1)).default([]),
-  position: RangeSchema.describe("joint units (m for prismatic fingers, rad for xArm's drive_joint)"),
+  position: RangeSchema.describe(
+    "joint units (m for prismatic fingers, rad for xArm's drive_joint)",
+  ),
   velocity: positive(),
   /** Jaw opening (m, total between fingers) at the position range's lower and upper ends. */
   width_at_lower: z.number().finite().nonnegative(),
@@ -57,6 +83,7 @@ export const GripperSchema = z.object({
   /** Topic (trajectory) or action name (gripper_command / parallel_gripper). */
   command: z.string().min(1),
   max_effort: positive().describe("N"),
+  geometry: GripperGeometrySchema.optional().describe("only used to generate URDF/MJCF"),
 });
 
 export const ActionSpaceSchema = z.enum(["absolute_joint", "delta_joint", "ee_delta"]);
@@ -70,6 +97,8 @@ export const ModelMapSchema = z.object({
   /** Index in the padded action vector of each arm joint, then the gripper. */
   action_indices: z.array(z.number().int().nonnegative().max(31)),
   action_space: ActionSpaceSchema,
+  /** What the gripper slot holds: jaw width in m (blm-tiny) or the gripper joint's position. */
+  gripper_value: z.enum(["width", "joint_position"]).default("width"),
 });
 
 export const SafetySchema = z.object({
@@ -108,23 +137,49 @@ export const EmbodimentSchema = z
   .superRefine((e, ctx) => {
     const n = e.joints.length;
     const names = new Set(e.joints.map((j) => j.name));
-    if (names.size !== n) ctx.addIssue({ code: "custom", path: ["joints"], message: "joint names must be unique" });
+    if (names.size !== n)
+      ctx.addIssue({ code: "custom", path: ["joints"], message: "joint names must be unique" });
     if (e.kinematics.dh.length !== n)
-      ctx.addIssue({ code: "custom", path: ["kinematics", "dh"], message: `needs ${n} rows, one per joint` });
-    if (e.home.length !== n) ctx.addIssue({ code: "custom", path: ["home"], message: `needs ${n} values` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["kinematics", "dh"],
+        message: `needs ${n} rows, one per joint`,
+      });
+    if (e.home.length !== n)
+      ctx.addIssue({ code: "custom", path: ["home"], message: `needs ${n} values` });
     e.home.forEach((q, i) => {
       const j = e.joints[i];
       if (j && (q < j.position.lower || q > j.position.upper))
-        ctx.addIssue({ code: "custom", path: ["home", i], message: `home of ${j.name} is outside its limits` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["home", i],
+          message: `home of ${j.name} is outside its limits`,
+        });
     });
     if (e.model.state_indices.length !== n + 1)
-      ctx.addIssue({ code: "custom", path: ["model", "state_indices"], message: `needs ${n + 1} indices (joints + gripper)` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["model", "state_indices"],
+        message: `needs ${n + 1} indices (joints + gripper)`,
+      });
     if (e.model.action_indices.length !== n + 1)
-      ctx.addIssue({ code: "custom", path: ["model", "action_indices"], message: `needs ${n + 1} indices (joints + gripper)` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["model", "action_indices"],
+        message: `needs ${n + 1} indices (joints + gripper)`,
+      });
     if (e.model.state_indices.some((i) => i >= e.model.state_dim))
-      ctx.addIssue({ code: "custom", path: ["model", "state_indices"], message: "index beyond state_dim" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["model", "state_indices"],
+        message: "index beyond state_dim",
+      });
     if (e.model.action_indices.some((i) => i >= e.model.action_dim))
-      ctx.addIssue({ code: "custom", path: ["model", "action_indices"], message: "index beyond action_dim" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["model", "action_indices"],
+        message: "index beyond action_dim",
+      });
   });
 
 export type Embodiment = z.infer<typeof EmbodimentSchema>;
