@@ -1,0 +1,30 @@
+/** The model runtime's public surface (no ROS here: nodes/ wraps it). */
+export { BlmModel, type EncodeRequest, type Hidden, type LoadModelOptions } from "./model.ts";
+export {
+  FlowMatchingSampler,
+  type ActionChunk,
+  type Intent,
+  type SampleRequest,
+  type SamplerOptions,
+} from "./sampler.ts";
+export {
+  ManifestSchema,
+  loadManifest,
+  parseManifest,
+  type Manifest,
+  type EmbodimentModel,
+  type GraphName,
+} from "./manifest.ts";
+export {
+  SessionOptionsSchema,
+  ExecutionProviderSchema,
+  probeCudaFiles,
+  type ActiveProvider,
+  type ExecutionProvider,
+  type SessionOptions,
+  type SessionOptionsInput,
+} from "./session.ts";
+export { preprocessImage, type RawImage } from "./image.ts";
+export { GaussianNoise } from "./random.ts";
+export { EmbodimentCodec } from "./normalize.ts";
+export { createTokenizer, type Tokenizer } from "./tokenizer.ts";

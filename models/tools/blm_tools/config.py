@@ -1,0 +1,67 @@
+"""Model sizes, all from one config so any size can be built and exported."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class BackboneConfig:
+    """The stand-in backbone: same output contract as the real one (layer-k hidden states + mask)."""
+
+    image_size: int = 32  # square input after preprocessing (px)
+    patch: int = 8  # patch size (px); tokens per camera = (image_size / patch)^2
+    n_cameras: int = 2  # front, wrist
+    vocab_size: int = 260  # byte tokenizer: 256 bytes + pad/bos/eos/unk
+    max_text: int = 32  # tokens, padded
+    d: int = 64  # hidden size D
+    n_heads: int = 4
+    ffn: int = 128
+    n_layers: int = 2
+    layer_k: int = 2  # hidden states after this many layers are the intent source
+
+    @property
+    def tokens_per_camera(self) -> int:
+        return (self.image_size // self.patch) ** 2
+
+    @property
+    def seq_len(self) -> int:
+        return self.n_cameras * self.tokens_per_camera + self.max_text
+
+
+@dataclass
+class BridgeConfig:
+    """Perceiver resampler: learned latent queries cross-attending to the hidden states."""
+
+    n_intent: int = 8
+    d_latent: int = 64
+    d_intent: int = 64
+    n_heads: int = 4
+    ffn: int = 128
+    n_layers: int = 2
+
+
+@dataclass
+class HeadConfig:
+    """GR00T-N1.5-style flow-matching DiT policy head."""
+
+    horizon: int = 16
+    action_dim: int = 32  # padded, shared across embodiments
+    state_dim: int = 64  # padded, shared across embodiments
+    n_embodiments: int = 4
+    d_model: int = 48
+    n_heads: int = 4
+    ffn: int = 96
+    n_layers: int = 2
+    enc_hidden: int = 48  # per-embodiment encoder/decoder hidden size
+    time_scale: float = 1000.0  # flow time t in [0, 1] is scaled by this before the sinusoidal embedding
+
+
+@dataclass
+class ModelConfig:
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    bridge: BridgeConfig = field(default_factory=BridgeConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,67 @@
+import { readFileSync } from "node:fs";
+import { cp, mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Writable } from "node:stream";
+import pino from "pino";
+import type { Logger } from "../../../lib/log.ts";
+
+export const MODEL_DIR = resolve(import.meta.dirname, "../../../models/test-tiny");
+
+type Encoded = { dtype: "float32" | "int64" | "uint8"; shape: number[]; data: string };
+
+export function decode(e: Encoded): Float32Array | BigInt64Array | Uint8Array {
+  const buf = Buffer.from(e.data, "base64");
+  const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+  if (e.dtype === "float32") return new Float32Array(ab);
+  if (e.dtype === "int64") return new BigInt64Array(ab);
+  return new Uint8Array(ab);
+}
+export const f32 = (e: Encoded) => decode(e) as Float32Array;
+export const i64 = (e: Encoded) => decode(e) as BigInt64Array;
+
+export interface SampleCase {
+  embodiment: string;
+  steps: number;
+  state_units: Encoded;
+  noise: Encoded;
+  normalized_chunk: Encoded;
+  chunk_units: Encoded;
+  prefix_units?: Encoded;
+}
+export interface Fixture {
+  torch: string;
+  encode: Record<string, Encoded> & { instruction: string };
+  sample: SampleCase[];
+}
+
+export function loadFixture(): Fixture {
+  return JSON.parse(readFileSync(join(MODEL_DIR, "fixtures", "parity.json"), "utf8")) as Fixture;
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/** A pino logger whose records are kept in memory, for asserting what was logged. */
+export function memoryLogger(): { log: Logger; records: Record<string, unknown>[] } {
+  const records: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of String(chunk).split("\n"))
+        if (line.trim()) records.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { log: pino({ level: "debug", base: { node: "test" } }, stream), records };
+}
+
+/** A scratch copy of the test model folder that a test may damage. */
+export async function scratchModel(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "blm-model-"));
+  await cp(MODEL_DIR, dir, { recursive: true });
+  return dir;
+}
