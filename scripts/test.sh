@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command (README: `npm test`): set-up, then every test tier, then one summary line.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+mkdir -p out/test
+phase() { echo "== phase $1: $2 s"; }
+
+t=$SECONDS
+bash scripts/setup.sh || { echo "setup failed"; exit 1; }
+phase setup $((SECONDS - t))
+
+t=$SECONDS
+bash scripts/with-env.sh vitest run --reporter=default --reporter=json --outputFile.json=out/test/vitest.json "$@"
+vitest_rc=$?
+phase vitest $((SECONDS - t))
+
+t=$SECONDS
+py_dirs=()
+for d in sim/tests models/tools/tests; do [ -d "$d" ] && py_dirs+=("$d"); done
+pytest_rc=0
+if [ ${#py_dirs[@]} -gt 0 ] && [ $# -eq 0 ]; then
+  bash scripts/with-env.sh bash -c 'exec "$BLM_PYTHON" -m pytest -q -p no:cacheprovider --junitxml=out/test/pytest.xml "$@"' _ "${py_dirs[@]}"
+  pytest_rc=$?
+fi
+phase pytest $((SECONDS - t))
+
+node scripts/test-summary.mjs out/test/vitest.json out/test/pytest.xml
+[ $vitest_rc -eq 0 ] && [ $pytest_rc -eq 0 ]

@@ -1,0 +1,67 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const PYTHON = process.env.BLM_PYTHON ?? "python3";
+
+/** A child process whose stdout is read line by line; killed by `stop()` or at test end. */
+export class Peer {
+  readonly child: ChildProcess;
+  private readonly lines: string[] = [];
+  private readonly waiters: Array<() => void> = [];
+  private stderr = "";
+
+  constructor(command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
+    this.child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    createInterface({ input: this.child.stdout! }).on("line", (line) => {
+      this.lines.push(line);
+      this.waiters.splice(0).forEach((w) => w());
+    });
+    this.child.stderr!.on("data", (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+    });
+  }
+
+  /** Resolves with the first line (after those already taken) that satisfies `match`. */
+  async nextLine(match: (line: string) => boolean, timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.lines.findIndex(match);
+      if (index >= 0) return this.lines.splice(0, index + 1).pop()!;
+      const left = deadline - Date.now();
+      if (left <= 0 || this.child.exitCode !== null) {
+        throw new Error(
+          `no matching line from ${this.child.spawnfile} within ${timeoutMs} ms ` +
+            `(exit ${this.child.exitCode}); stderr: ${this.stderr}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 200));
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill("SIGINT");
+    const exited = once(this.child, "exit");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 3000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+export function jsPeer(args: string[]): Peer {
+  return new Peer(process.execPath, ["--import", "tsx", "tests/support/peers/js-peer.ts", ...args]);
+}
+
+export function pyPeer(args: string[]): Peer {
+  return new Peer(PYTHON, ["tests/support/peers/py_peer.py", ...args]);
+}
