@@ -1,0 +1,236 @@
+import { describe, expect, it } from "vitest";
+import { ChunkExecutor } from "../../../embodiments/control/index.ts";
+import {
+  EMBODIMENTS,
+  chunkFrom,
+  home,
+  sampleQuintic,
+  sineAbout,
+  snap,
+  type Snapshot,
+} from "./fixtures.ts";
+
+/** Drives an executor at its control period with perfect joint feedback (measured = commanded). */
+function loop(
+  ex: ChunkExecutor,
+  t0: number,
+  t1: number,
+  each: (t: number, i: number) => void,
+  onTick: (s: Snapshot) => void,
+): number {
+  const h = ex.periodSec;
+  let t = t0;
+  for (let i = 1; t + h <= t1 + 1e-12; i++) {
+    t = t0 + i * h;
+    ex.noteObservation(t);
+    each(t, i);
+    const s = snap(ex.tick(t));
+    ex.updateJointState(s.sp, undefined, t);
+    onTick(s);
+  }
+  return t;
+}
+
+describe("ChunkExecutor tracking (DESIGN decision 15: a controller that only holds fails these)", () => {
+  for (const emb of EMBODIMENTS) {
+    it(`${emb.name}: follows a stream of sinusoid chunks (100 ms late) to within a quarter of the distance the reference moves per control period`, () => {
+      const ex = new ChunkExecutor(emb, { rampInSec: 0.2 });
+      const n = emb.joints.length;
+      const amp = 0.2,
+        period = 2;
+      const f = sineAbout(emb, amp, period);
+      const q0 = new Float64Array(n);
+      f(0, q0);
+      expect(ex.activate(q0, 0).ok).toBe(true);
+      // Bound: the reference's top speed is amp·2π/period; lagging even one tick behind it
+      // would cost vmax·h, so a quarter of that leaves no room for lag.
+      const bound = 0.25 * ((amp * 2 * Math.PI) / period) * ex.periodSec;
+      let next = 0,
+        worst = 0,
+        moved = 0;
+      const ref = new Float64Array(n);
+      loop(
+        ex,
+        0,
+        5,
+        (t) => {
+          if (t >= next) {
+            const r = ex.submitChunk(chunkFrom(emb, t - 0.1, 0.05, 16, f), t);
+            expect(r.ok).toBe(true);
+            next += 0.1;
+          }
+        },
+        (s) => {
+          if (s.t < 1.5) return;
+          expect(s.stage).toBe("tracking");
+          f(s.t, ref);
+          for (let j = 0; j < n; j++) {
+            worst = Math.max(worst, Math.abs(s.sp[j]! - ref[j]!));
+            moved = Math.max(moved, Math.abs(s.sp[j]! - q0[j]!));
+          }
+        },
+      );
+      console.info(
+        `${emb.name}: worst tracking error ${worst.toExponential(2)} rad, bound ${bound.toExponential(2)} rad`,
+      );
+      expect(moved).toBeGreaterThan(amp); // it moved the full swing, not a hold
+      expect(worst).toBeLessThan(bound);
+    });
+
+    it(`${emb.name}: reaches a target 0.25 rad away on every joint within the time the limits allow, and settles there`, () => {
+      const ex = new ChunkExecutor(emb, { rampInSec: 0.2 });
+      const n = emb.joints.length;
+      const q0 = home(emb);
+      const target = q0.map((q, j) => {
+        const { lower, upper } = emb.joints[j]!.position;
+        return upper - q > q - lower ? q + 0.25 : q - 0.25;
+      });
+      expect(ex.activate(q0, 0).ok).toBe(true);
+      // Bound from the limits: ramp-in, then a rest-to-rest move of d = 0.25 rad braking at
+      // A/2 (the tracking law's braking curve) takes at most 2·√(2d/(A/2)) + d/V, plus the
+      // jerk ramps 2A/J, plus 6/kp for the critically damped approach of the last millimetre.
+      const kp = ex.gains.kp;
+      const bound = Math.max(
+        ...emb.joints.map((jt, j) => {
+          const A = jt.acceleration,
+            J = ex.planningJerk[j]!;
+          return (
+            0.2 + 2 * Math.sqrt((2 * 0.25) / (A / 2)) + 0.25 / jt.velocity + (2 * A) / J + 6 / kp
+          );
+        }),
+      );
+      let next = 0,
+        reachedAt = Infinity,
+        worstAfter = 0;
+      loop(
+        ex,
+        0,
+        bound + 1,
+        (t) => {
+          if (t >= next) {
+            ex.submitChunk(
+              chunkFrom(emb, t - 0.02, 0.05, 16, (_, out) => out.set(target)),
+              t,
+            );
+            next += 0.1;
+          }
+        },
+        (s) => {
+          let err = 0;
+          for (let j = 0; j < n; j++) err = Math.max(err, Math.abs(s.sp[j]! - target[j]!));
+          if (err < 1e-3 && reachedAt === Infinity) reachedAt = s.t;
+          if (reachedAt < Infinity) worstAfter = Math.max(worstAfter, err);
+        },
+      );
+      console.info(
+        `${emb.name}: within 1 mrad after ${reachedAt.toFixed(3)} s (bound ${bound.toFixed(3)} s)`,
+      );
+      expect(reachedAt).toBeLessThan(bound);
+      expect(worstAfter).toBeLessThan(1e-3);
+    });
+  }
+});
+
+describe("ChunkExecutor chunk switches", () => {
+  for (const emb of EMBODIMENTS) {
+    it(`${emb.name}: a chunk switch under 200 ms inference delay changes the commanded velocity by no more than A·h per tick and never jumps`, () => {
+      const ex = new ChunkExecutor(emb, { rampInSec: 0.1 });
+      const n = emb.joints.length;
+      const h = ex.periodSec;
+      const f = sineAbout(emb, 0.1, 2);
+      const q0 = new Float64Array(n);
+      f(0, q0);
+      ex.activate(q0, 0);
+      let next = 0.3,
+        k = 0,
+        prev: Snapshot | null = null;
+      let worstJump = 0,
+        worstDvRatio = 0,
+        worstRefDisagreement = 0;
+      const old = new Float64Array(n),
+        fresh = new Float64Array(n);
+      loop(
+        ex,
+        0,
+        3,
+        (t) => {
+          if (t >= next) {
+            // Each chunk is computed 200 ms ago and disagrees with the last one by an offset
+            // of up to ±0.04 rad: what a model with a new view of the scene would do.
+            const off = 0.04 * Math.sin(1.3 * ++k);
+            const stamp = t - 0.2;
+            const g = (tt: number, out: Float64Array) => {
+              f(tt, out);
+              for (let j = 0; j < n; j++) out[j] = out[j]! + off;
+            };
+            ex.targetAt(t, old);
+            g(t, fresh);
+            if (k > 1)
+              for (let j = 0; j < n; j++)
+                worstRefDisagreement = Math.max(
+                  worstRefDisagreement,
+                  Math.abs(old[j]! - fresh[j]!),
+                );
+            const r = ex.submitChunk(chunkFrom(emb, stamp, 0.05, 16, g), t);
+            if (!r.ok) throw r.error;
+            next += 0.1;
+          }
+        },
+        (s) => {
+          if (prev) {
+            for (let j = 0; j < n; j++) {
+              const q = sampleQuintic(prev, n, s.t, j);
+              worstJump = Math.max(worstJump, Math.abs(q.v - s.sv[j]!));
+              worstDvRatio = Math.max(
+                worstDvRatio,
+                Math.abs(s.sv[j]! - prev.sv[j]!) / (emb.joints[j]!.acceleration * h),
+              );
+            }
+          }
+          prev = s;
+        },
+      );
+      console.info(
+        `${emb.name}: chunks disagreed by up to ${worstRefDisagreement.toFixed(3)} rad at the switch; ` +
+          `velocity jump at switches ${worstJump.toExponential(2)} rad/s; per-tick |Δv| up to ${worstDvRatio.toFixed(3)}·A·h`,
+      );
+      expect(worstRefDisagreement).toBeGreaterThan(0.02); // the switches are real
+      expect(worstJump).toBeLessThan(1e-7);
+      expect(worstDvRatio).toBeLessThanOrEqual(1 + 1e-9);
+    });
+  }
+
+  it("a late chunk (delay half its horizon) continues from its present, not from its stale first points", () => {
+    const emb = EMBODIMENTS[0]!;
+    const ex = new ChunkExecutor(emb, { rampInSec: 0 });
+    const n = emb.joints.length;
+    const q0 = home(emb);
+    ex.activate(q0, 0);
+    // A ramp on joint 0 at 0.2 rad/s starting at t = 1 − 0.4 (stamp): by arrival (t = 1) it
+    // is already 0.08 rad along. Jumping back to its first point would drag the arm backwards.
+    const stamp = 0.6,
+      ramp = (tt: number, out: Float64Array) => {
+        out.set(q0);
+        out[0] = q0[0]! + 0.2 * Math.max(0, tt - stamp);
+      };
+    let minV = Infinity;
+    const ref = new Float64Array(n);
+    let errAtEnd = 0;
+    loop(
+      ex,
+      0,
+      1.3,
+      (t, i) => {
+        if (i === Math.round(1 / ex.periodSec))
+          expect(ex.submitChunk(chunkFrom(emb, stamp, 0.05, 16, ramp), t).ok).toBe(true);
+      },
+      (s) => {
+        if (s.t > 1) minV = Math.min(minV, s.sv[0]!);
+        ramp(s.t, ref);
+        errAtEnd = Math.abs(s.sp[0]! - ref[0]!);
+      },
+    );
+    expect(minV).toBeGreaterThanOrEqual(-1e-9); // never moves backwards
+    expect(errAtEnd).toBeLessThan(2e-3); // and is on the chunk's present by the end
+  });
+});
