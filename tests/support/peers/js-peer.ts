@@ -15,9 +15,8 @@ if (!mode || !type || !topic) {
 
 await rclnodejs.init();
 const node = rclnodejs.createNode(`js_peer_${process.pid}`);
-const qos = new rclnodejs.QoS();
-qos.reliability = rclnodejs.QoS.ReliabilityPolicy.RMW_QOS_POLICY_RELIABILITY_RELIABLE;
-qos.depth = 5;
+// rclnodejs' default profile: reliable, keep last 10 — what the rclpy peer uses too.
+const qos = rclnodejs.QoS.profileDefault;
 
 if (mode === "echo") {
   node.createSubscription(type as never, topic, { qos }, (msg: unknown) => {
