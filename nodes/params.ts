@@ -36,6 +36,12 @@ export const AgentParamsSchema = z.object({
   dry_run: z.boolean().default(false).describe("Compute and publish chunks, command nothing"),
   success_topic: z.string().default("").describe("std_msgs/Bool success flag watched by /blm/execute; empty = none"),
   execute_timeout_s: z.number().min(0.1).max(3600).default(20).describe("Default /blm/execute timeout, s"),
+  autostart: z.boolean().default(false).describe(
+    "Activate on start-up (otherwise an operator activates: blm/change_state, or an Execute goal)",
+  ),
+  trajectory_stamp: z.enum(["now", "zero"]).default("now").describe(
+    "JointTrajectory header.stamp: now (the node's ROS time) | zero (the controller starts it on receipt)",
+  ),
   seed: z.number().int().min(0).max(2 ** 31 - 1).default(0).describe("Seed of the policy's noise"),
 });
 

