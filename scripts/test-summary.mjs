@@ -1,16 +1,20 @@
 // Prints one closing line over all test tiers: "tests: N passed, N failed, N skipped".
 import { existsSync, readFileSync } from "node:fs";
 
-const [vitestJson, pytestXml] = process.argv.slice(2);
+const reports = process.argv.slice(2);
+const vitestJsons = reports.filter((r) => r.endsWith(".json"));
+const pytestXml = reports.find((r) => r.endsWith(".xml"));
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-if (vitestJson && existsSync(vitestJson)) {
-  const r = JSON.parse(readFileSync(vitestJson, "utf8"));
+for (const file of vitestJsons) {
+  if (!existsSync(file)) continue;
+  const r = JSON.parse(readFileSync(file, "utf8"));
   passed += r.numPassedTests ?? 0;
   failed += (r.numFailedTests ?? 0) + (r.numRuntimeErrorTestSuites ?? 0);
   skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-} else {
+}
+if (!vitestJsons.some((f) => existsSync(f))) {
   failed += 1;
   console.log("no vitest report");
 }
