@@ -28,3 +28,4 @@ export { preprocessImage, type RawImage } from "./image.ts";
 export { GaussianNoise } from "./random.ts";
 export { EmbodimentCodec } from "./normalize.ts";
 export { createTokenizer, type Tokenizer } from "./tokenizer.ts";
+export { QwenBackbone, type QwenEncodeRequest, type QwenBackboneSpec } from "./qwen/index.ts";

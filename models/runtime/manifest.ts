@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { fail, ok, type Result } from "../../lib/errors.ts";
+import { QwenBackboneSchema } from "./qwen/schema.ts";
 
 /**
  * The model folder's manifest.json: what each graph takes and returns, how to prepare its inputs
@@ -148,7 +149,8 @@ export const ManifestSchema = z
     /** The tools' size config, kept for provenance; the runtime reads the typed fields below. */
     config: z.record(z.string(), z.unknown()).optional(),
     graphs: z.object({
-      backbone: GraphSpecSchema,
+      /** The stand-in backbone; a qwen2_5_vl backbone names its three graphs in backbone.qwen2_5_vl. */
+      backbone: GraphSpecSchema.optional(),
       intent_bridge: GraphSpecSchema,
       denoiser: GraphSpecSchema,
     }),
@@ -165,6 +167,8 @@ export const ManifestSchema = z
         .array(z.string().min(1))
         .min(1)
         .describe("camera names, in the order of pixel_values' camera axis"),
+      /** The exported Qwen2.5-VL graphs and their preprocessing (kind qwen2_5_vl; runtime/qwen/). */
+      qwen2_5_vl: QwenBackboneSchema.optional(),
     }),
     image: ImageSpecSchema,
     tokenizer: TokenizerSchema,
@@ -191,6 +195,13 @@ export const ManifestSchema = z
   .superRefine((m, ctx) => {
     const issue = (path: (string | number)[], message: string) =>
       ctx.addIssue({ code: "custom", path, message });
+    if (m.backbone.kind === "standin" && !m.graphs.backbone)
+      issue(["graphs", "backbone"], "the standin backbone needs its graph");
+    if (m.backbone.kind === "qwen2_5_vl" && !m.backbone.qwen2_5_vl)
+      issue(
+        ["backbone", "qwen2_5_vl"],
+        "kind qwen2_5_vl needs the qwen2_5_vl section (qwen_export writes it)",
+      );
     for (const [name, e] of Object.entries(m.embodiments)) {
       const n = e.joint_names.length + 1;
       for (const key of ["state", "action"] as const) {

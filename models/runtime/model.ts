@@ -16,6 +16,7 @@ import {
   type SessionOptionsInput,
   type TensorData,
 } from "./session.ts";
+import { QwenBackbone } from "./qwen/backbone.ts";
 import { createTokenizer, type Tokenizer } from "./tokenizer.ts";
 
 export interface LoadModelOptions {
@@ -59,6 +60,8 @@ export class BlmModel {
     private readonly hosts: SessionHost[],
     private readonly tokenizer: Tokenizer | undefined,
     readonly log: Logger,
+    /** The Qwen2.5-VL backbone (manifest backbone.kind qwen2_5_vl), in place of the backbone graph. */
+    readonly qwen?: QwenBackbone,
   ) {
     const { image, backbone, tokenizer: tok } = manifest;
     this.pixels = new Float32Array(backbone.cameras.length * 3 * image.height * image.width);
@@ -80,7 +83,9 @@ export class BlmModel {
     const m = manifest.value;
     const wanted = options.graphs ?? GRAPH_NAMES;
     let tokenizer: Tokenizer | undefined;
-    if (wanted.includes("backbone")) {
+    const qwenSpec = m.backbone.kind === "qwen2_5_vl" ? m.backbone.qwen2_5_vl : undefined;
+    let qwen: QwenBackbone | undefined;
+    if (wanted.includes("backbone") && !qwenSpec) {
       const t = createTokenizer(m.tokenizer);
       if (!t.ok) return t;
       tokenizer = t.value;
@@ -92,16 +97,39 @@ export class BlmModel {
     const hosts = brainHost === policyHost ? [brainHost] : [brainHost, policyHost];
     const sessions: Partial<Record<GraphName, GraphSession>> = {};
     const cleanup = async () => {
+      await qwen?.dispose();
       for (const s of Object.values(sessions)) await s.dispose().catch(() => undefined);
       for (const h of hosts) await h.close();
     };
     // The first graph settles the provider (and logs an auto fallback once); the others follow it.
     let sessionOptions = so.data;
     for (const name of wanted) {
+      if (name === "backbone" && qwenSpec) {
+        // three graphs (vision, embed, language) on the brain's host; see runtime/qwen/
+        const q = await QwenBackbone.fromSection(dir, qwenSpec, {
+          host: brainHost,
+          session: sessionOptions,
+          logger: log,
+          deps: options.deps,
+          verifyHash: options.verifyHash,
+        });
+        if (!q.ok) {
+          await cleanup();
+          return q;
+        }
+        qwen = q.value;
+        sessionOptions = { ...sessionOptions, execution_provider: q.value.provider };
+        continue;
+      }
+      const spec = m.graphs[name];
+      if (!spec) {
+        await cleanup();
+        return fail("E_MODEL_CORRUPT", `manifest names no graph ${name}`, { graph: name });
+      }
       const g = await loadGraph({
         dir,
         name,
-        spec: m.graphs[name],
+        spec,
         host: name === "denoiser" ? policyHost : brainHost,
         options: sessionOptions,
         log,
@@ -117,7 +145,7 @@ export class BlmModel {
       sessionOptions = { ...sessionOptions, execution_provider: g.value.provider };
     }
     log.info({ model: m.name, dir, graphs: wanted }, "model loaded");
-    return ok(new BlmModel(dir, m, sessions, hosts, tokenizer, log));
+    return ok(new BlmModel(dir, m, sessions, hosts, tokenizer, log, qwen));
   }
 
   /** The provider each loaded graph runs on. */
@@ -140,6 +168,21 @@ export class BlmModel {
   /** Images + instruction -> intent tokens (backbone, then intent bridge). */
   async encode(req: EncodeRequest): Promise<Result<Intent>> {
     const { image, backbone } = this.manifest;
+    if (this.qwen) {
+      const images = [];
+      for (const cam of backbone.cameras) {
+        const img = req.images[cam];
+        if (!img)
+          return fail(
+            "E_MODEL_INPUT",
+            `no image for camera ${cam} (the model takes ${backbone.cameras.join(", ")})`,
+          );
+        images.push(img);
+      }
+      const hidden = await this.qwen.encode({ images, instruction: req.instruction });
+      if (!hidden.ok) return hidden;
+      return this.runIntentBridge(hidden.value);
+    }
     const plane = 3 * image.height * image.width;
     for (const [c, cam] of backbone.cameras.entries()) {
       const img = req.images[cam];
@@ -249,6 +292,7 @@ export class BlmModel {
   }
 
   async dispose(): Promise<void> {
+    await this.qwen?.dispose();
     for (const s of Object.values(this.sessions)) await s.dispose().catch(() => undefined);
     for (const h of this.hosts) await h.close();
   }

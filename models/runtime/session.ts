@@ -127,11 +127,17 @@ function ortSessionOptions(
 // ---------------------------------------------------------------------------------------------
 // Hosts: where sessions live.
 
+/**
+ * What a session is created from: the graph's bytes, or its file path (needed when the graph keeps
+ * its weights in external data files beside it, as large exported backbones do).
+ */
+export type ModelSource = Uint8Array | string;
+
 /** Creates sessions; one host is one thread of inference (the caller's, or one worker). */
 export interface SessionHost {
   readonly kind: "worker" | "inline";
   create(
-    bytes: Uint8Array,
+    bytes: ModelSource,
     provider: ActiveProvider,
     options: SessionOptions,
   ): Promise<GraphSession>;
@@ -188,12 +194,16 @@ class InlineSession implements GraphSession {
 export class InlineHost implements SessionHost {
   readonly kind = "inline" as const;
   async create(
-    bytes: Uint8Array,
+    bytes: ModelSource,
     provider: ActiveProvider,
     options: SessionOptions,
   ): Promise<GraphSession> {
     const ortm = await ort();
-    const s = await ortm.InferenceSession.create(bytes, ortSessionOptions(options, provider));
+    const so = ortSessionOptions(options, provider);
+    const s =
+      typeof bytes === "string"
+        ? await ortm.InferenceSession.create(bytes, so)
+        : await ortm.InferenceSession.create(bytes, so);
     return new InlineSession(s, ortm, provider);
   }
   async close(): Promise<void> {}
@@ -209,7 +219,7 @@ const ctor = { float32: Float32Array, int64: BigInt64Array };
 parentPort.on("message", async (msg) => {
   try {
     if (msg.op === "create") {
-      const s = await ort.InferenceSession.create(new Uint8Array(msg.bytes), msg.options);
+      const s = await ort.InferenceSession.create(msg.path ?? new Uint8Array(msg.bytes), msg.options);
       sessions.set(msg.sid, s);
       const meta = (l) => l.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : { name: m.name, type: "non-tensor", shape: [] }));
       parentPort.postMessage({ id: msg.id, ok: true, inputs: meta(s.inputMetadata), outputs: meta(s.outputMetadata) });
@@ -358,16 +368,17 @@ export class WorkerHost implements SessionHost {
   }
 
   async create(
-    bytes: Uint8Array,
+    bytes: ModelSource,
     provider: ActiveProvider,
     options: SessionOptions,
   ): Promise<GraphSession> {
     const sid = this.nextSid++;
-    const copy = bytes.slice(); // the worker receives its own copy of the model bytes
+    // the worker receives its own copy of the model bytes, or the path to open
+    const source = typeof bytes === "string" ? { path: bytes } : { bytes: bytes.slice().buffer };
     const r = await this.call({
       op: "create",
       sid,
-      bytes: copy.buffer,
+      ...source,
       options: ortSessionOptions(options, provider),
     });
     return new WorkerSession(this, sid, provider, r.inputs as IOMeta[], r.outputs as IOMeta[]);
@@ -404,7 +415,7 @@ function firstLine(e: unknown): string {
  */
 export async function openSession(
   host: SessionHost,
-  bytes: Uint8Array,
+  bytes: ModelSource,
   graph: string,
   options: SessionOptions,
   log: Logger,
