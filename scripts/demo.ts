@@ -66,9 +66,11 @@ launch.on("exit", (code) => {
   if (!finished) say(`the launched graph exited early (code ${code}); see ${path.join(outDir, "launch.log")}`);
 });
 let finished = false;
+let recorderProcess: ReturnType<typeof spawn> | null = null;
 
 async function shutdown(code: number): Promise<never> {
   finished = true;
+  if (recorderProcess && recorderProcess.exitCode === null) recorderProcess.kill("SIGINT");
   if (!launchExited) {
     launch.kill("SIGINT");
     const deadline = Date.now() + 15_000;
@@ -131,6 +133,24 @@ if (!resetReply.success) {
 const instruction = resetReply.instruction;
 say(`task reset; instruction: "${instruction}"`);
 
+// The episode's MCAP: a recorder process (rclpy, ROS 2 CDR) subscribed like any other client.
+const mcapPath = path.join(outDir, "episode.mcap");
+const recorder = spawn(
+  process.env.BLM_PYTHON ?? "python3",
+  ["-m", "blm_sim.record", "--embodiment", args.embodiment, "--out", mcapPath, "--instruction", instruction, "--task", args.task, "--seed", String(seed)],
+  {
+    cwd: ROOT,
+    env: { ...process.env, PYTHONPATH: [path.join(ROOT, "sim"), process.env.PYTHONPATH].filter(Boolean).join(":") },
+    stdio: ["pipe", "pipe", "pipe"],
+  },
+);
+recorderProcess = recorder;
+let recorderOutput = "";
+recorder.stdout.on("data", (d: Buffer) => (recorderOutput += d.toString()));
+recorder.stderr.on("data", (d: Buffer) => (recorderOutput += d.toString()));
+const recorderExited = new Promise<void>((resolve) => recorder.on("exit", () => resolve()));
+for (let i = 0; i < 300 && !recorderOutput.includes("recording"); i++) await sleep(100);
+
 // 4. Execute the instruction through the agent's action server.
 const execute = new rclnodejs.ActionClient(node, "blm_msgs/action/Execute", "/blm/execute");
 if (!(await execute.waitForServer(120_000))) {
@@ -162,6 +182,10 @@ say(
   `outcome: ${result.success ? "SUCCESS" : "no success"} (${result.message}) after ${result.elapsed.toFixed(1)} s, ` +
     `${result.chunks_executed} chunks executed; sim reports success=${finalStatus?.success ?? "unknown"}`,
 );
+recorder.stdin.end("end\n");
+await Promise.race([recorderExited, sleep(15_000)]);
+const wrote = /wrote (\S+)/.exec(recorderOutput);
+say(wrote ? `wrote ${path.relative(process.cwd(), wrote[1]!)}` : `no MCAP written: ${recorderOutput.trim().split("\n").pop()}`);
 if (frames.length > 0) {
   const gifPath = path.join(outDir, "episode.gif");
   writeFileSync(gifPath, encodeGif(frames, FRAME_PERIOD_SEC * 1000));
