@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=lambda: (sys.stdin.readline(), done.set()), daemon=True).start()
     done.wait()
     # Kept whatever the outcome: a demo's failed episode is worth reading too.
-    path = recorder.end(keep=True, outcome="success" if success["value"] else "no success")
+    path = recorder.end(keep=True, success=success["value"])
     recorder.stop()
     rclpy.try_shutdown()
     counts = ", ".join(f"{t} {n}" for t, n in sorted(recorder.counts.items()))

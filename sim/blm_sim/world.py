@@ -13,7 +13,7 @@ Time structure (ManiSkill: sim 100 Hz, control 20 Hz):
 The arm moves only through its actuators and objects only through contact: qpos is written only
 in :meth:`Simulation.reset` (DESIGN decision 15).
 
-A thin rclpy node drives it like this (next pass)::
+The rclpy node (node.py) drives it like this::
 
     sim = Simulation(SimConfig(task="PickCube", embodiment="panda"))
     info = sim.reset(seed)                                   # /sim/reset service
@@ -124,11 +124,12 @@ class Simulation:
             self.arm = TrajectoryFollower(e.joint_names, e.arm_limits(), open_loop_control=cfg.open_loop_control)
             g = e.gripper
             self.gripper = GripperServo(g.lower, g.upper, g.max_effort)
-            if g.interface == "trajectory":
-                self.gripper_follower = TrajectoryFollower(
-                    (g.joint,), (JointLimits(g.lower, g.upper, g.velocity),),
-                    open_loop_control=cfg.open_loop_control,
-                )
+            # The sim serves all three gripper interfaces (DESIGN decision 1), so the gripper's
+            # trajectory follower exists whatever the embodiment's own choice is.
+            self.gripper_follower = TrajectoryFollower(
+                (g.joint,), (JointLimits(g.lower, g.upper, g.velocity),),
+                open_loop_control=cfg.open_loop_control,
+            )
         self._renderers = _Renderers()
         # what cameras show: geoms of groups 0-2 (collision boxes hidden in group 3), no sites
         self._vopt = mujoco.MjvOption()
@@ -150,7 +151,10 @@ class Simulation:
         from the task's randomization; ``overrides`` (tests, replays) replace object poses and
         ``arm_q``/``gripper_q`` the robot's initial joints, through this same reset path."""
         m, d = self.model, self.data
+        before = float(d.time)
         mujoco.mj_resetData(m, d)
+        # Sim time is monotonic across resets (it is the node's /clock): keep counting.
+        d.time = before
         if self.robot is not None and self.embodiment is not None:
             e = self.embodiment
             if arm_q is None:
@@ -287,6 +291,25 @@ class Simulation:
         w, h = self.cfg.width, self.cfg.height
         fy = 0.5 * h / np.tan(np.deg2rad(float(self.model.cam_fovy[cid])) / 2)
         return {"width": w, "height": h, "fx": fy, "fy": fy, "cx": (w - 1) / 2, "cy": (h - 1) / 2}
+
+    def object_poses(self) -> dict[str, Pose]:
+        """Current poses of the task's objects (free bodies from qpos, kinematic ones from mocap)."""
+        d = self.data
+        out: dict[str, Pose] = {}
+        for n in self.task.free_objects:
+            out[n] = Pose.of(self.task._free_pos(d, n), self.task._free_quat(d, n))
+        for n in self.task.kinematic_objects:
+            mid = self.task._b.mocap[n]  # type: ignore[union-attr]
+            out[n] = Pose.of(np.array(d.mocap_pos[mid]), np.array(d.mocap_quat[mid]))
+        return out
+
+    def gripper_goal_status(self):
+        """Progress of the active GripperCommand / ParallelGripperCommand goal (None: no robot)."""
+        if self.robot is None or self.gripper is None:
+            return None
+        r, d = self.robot, self.data
+        return self.gripper.status(self.time, r.gripper_position(d), r.gripper_velocity(d),
+                                   float(d.qfrc_actuator[r.gripper_dof_adr]))
 
     # -- success -----------------------------------------------------------------------------
     def evaluate(self) -> dict:
