@@ -5,7 +5,10 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     rules: {
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_" },
+      ],
     },
   },
   {
@@ -15,7 +18,11 @@ export default tseslint.config(
     rules: {
       "no-restricted-imports": [
         "error",
-        { paths: [{ name: "rclnodejs", message: "Keep ROS out of the pure layers; wrap it in nodes/." }] },
+        {
+          paths: [
+            { name: "rclnodejs", message: "Keep ROS out of the pure layers; wrap it in nodes/." },
+          ],
+        },
       ],
     },
   },

@@ -71,23 +71,36 @@ export async function buildAgent(node: rclnodejs.Node, role: Role): Promise<Resu
     model = m.value;
     if (!model.embodiments.includes(emb.value.name)) {
       await model.dispose();
-      return fail("E_UNKNOWN_EMBODIMENT", `model ${model.manifest.name} has no statistics for ${emb.value.name}`);
+      return fail(
+        "E_UNKNOWN_EMBODIMENT",
+        `model ${model.manifest.name} has no statistics for ${emb.value.name}`,
+      );
     }
     if (graphs.includes("backbone")) {
       const missing = model.manifest.backbone.cameras.filter((c) => !cameraNames.has(c));
       if (missing.length) {
         await model.dispose();
-        return fail("E_CONFIG", `the model needs cameras ${missing.join(", ")}; parameter cameras is [${p.cameras.join(", ")}]`);
+        return fail(
+          "E_CONFIG",
+          `the model needs cameras ${missing.join(", ")}; parameter cameras is [${p.cameras.join(", ")}]`,
+        );
       }
     }
   }
-  const needsCameras = role === "agent" || role === "observer" || role === "brain" || role === "policy";
+  const needsCameras =
+    role === "agent" || role === "observer" || role === "brain" || role === "policy";
   const needsJoints = role !== "brain";
   const observer = new Observer(ctx, { cameras: needsCameras, joints: needsJoints });
-  const components: Components = { observer, provider: model ? Object.values(model.providers)[0] ?? "cpu" : "none" };
-  if (model && (role === "agent" || role === "brain")) components.brain = new Brain(ctx, model, observer);
-  if (model && (role === "agent" || role === "policy")) components.policy = new Policy(ctx, model, observer);
-  if (role === "agent" || role === "controller") components.controller = new Controller(ctx, observer);
+  const components: Components = {
+    observer,
+    provider: model ? (Object.values(model.providers)[0] ?? "cpu") : "none",
+  };
+  if (model && (role === "agent" || role === "brain"))
+    components.brain = new Brain(ctx, model, observer);
+  if (model && (role === "agent" || role === "policy"))
+    components.policy = new Policy(ctx, model, observer);
+  if (role === "agent" || role === "controller")
+    components.controller = new Controller(ctx, observer);
   ctx.lifecycle.apply("configure");
   const reporter = new Reporter(ctx, components, role);
 
@@ -107,7 +120,10 @@ export async function buildAgent(node: rclnodejs.Node, role: Role): Promise<Resu
       if (ctx.lifecycle.state === "inactive" && c.activate().ok) sub.unsubscribe();
     });
   }
-  log.info({ role, embodiment: emb.value.name, provider: components.provider, composed: ctx.composed }, "configured");
+  log.info(
+    { role, embodiment: emb.value.name, provider: components.provider, composed: ctx.composed },
+    "configured",
+  );
   return ok({
     ctx,
     components,

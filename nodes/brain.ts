@@ -62,13 +62,17 @@ export class Brain implements StatusSource {
   ) {
     const { node, params } = ctx;
     this.id = modelId(model);
-    this.publisher = node.createPublisher("blm_msgs/msg/Intent", TOPICS.intent, { qos: qosReliable(5) });
+    this.publisher = node.createPublisher("blm_msgs/msg/Intent", TOPICS.intent, {
+      qos: qosReliable(5),
+    });
     subscribeInstruction(
       ctx,
       (text) => this.setInstruction(text),
       (code, message) => this.fail(code, message),
     );
-    this.timer = node.createTimer(BigInt(Math.round(params.intent_period_s * 1e9)), () => this.refresh());
+    this.timer = node.createTimer(BigInt(Math.round(params.intent_period_s * 1e9)), () =>
+      this.refresh(),
+    );
   }
 
   /** A new instruction preempts the current one at once: its intent is dropped and a new one computed. */
@@ -155,7 +159,11 @@ export class Brain implements StatusSource {
     return {
       name: "brain",
       level: p ? 1 : 0,
-      message: p ? `${p.code}: ${p.message}` : this.instruction ? "encoding" : "waiting for an instruction",
+      message: p
+        ? `${p.code}: ${p.message}`
+        : this.instruction
+          ? "encoding"
+          : "waiting for an instruction",
       problem: p,
       lastError: this.lastError,
       values: {

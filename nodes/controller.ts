@@ -7,7 +7,12 @@
  * resume) and the blm/execute action.
  */
 import rclnodejs from "rclnodejs";
-import { ChunkExecutor, type Chunk, type ControlOutput, type Mode } from "../embodiments/control/index.ts";
+import {
+  ChunkExecutor,
+  type Chunk,
+  type ControlOutput,
+  type Mode,
+} from "../embodiments/control/index.ts";
 import { LatencyStat, RateMeter } from "../lib/agent/meters.ts";
 import { GoalTracker, outcomeMessage } from "../lib/agent/execute.ts";
 import { STATE_IDS, TRANSITION_IDS } from "../lib/agent/lifecycle.ts";
@@ -63,7 +68,10 @@ export class Controller implements StatusSource {
   private problem: { code: ErrorCode; message: string } | null = null;
   private lastError: { code: ErrorCode; message: string } | null = null;
   private chunksAccepted = 0;
-  private goal: { tracker: GoalTracker; handle: rclnodejs.ServerGoalHandle<"blm_msgs/action/Execute"> } | null = null;
+  private goal: {
+    tracker: GoalTracker;
+    handle: rclnodejs.ServerGoalHandle<"blm_msgs/action/Execute">;
+  } | null = null;
   private successFlag = false;
 
   constructor(
@@ -72,19 +80,26 @@ export class Controller implements StatusSource {
   ) {
     const { node, params, emb, bus, lifecycle } = ctx;
     this.executor = new ChunkExecutor(emb, {
-      controlRateHz: params.control_rate_hz > 0 ? params.control_rate_hz : emb.driver.control_rate_hz,
+      controlRateHz:
+        params.control_rate_hz > 0 ? params.control_rate_hz : emb.driver.control_rate_hz,
       jointStateTimeoutSec: params.joint_state_timeout_s,
       // Composed, the controller sees the whole observation; alone, only the joints (the
       // policy stops producing chunks on a bad camera, and the starved queue brings the arm to rest).
-      observationTimeoutSec: observer.opts.cameras ? Math.max(0.5, params.image_timeout_s) : Infinity,
+      observationTimeoutSec: observer.opts.cameras
+        ? Math.max(0.5, params.image_timeout_s)
+        : Infinity,
       velocityScale: params.velocity_scale,
       dryRun: params.dry_run,
     });
     this.jointNames = emb.joints.map((j) => j.name);
     this.trajectoryTopic = params.trajectory_topic || emb.driver.trajectory_topic;
-    this.trajPub = node.createPublisher("trajectory_msgs/msg/JointTrajectory", this.trajectoryTopic, {
-      qos: qosReliable(1),
-    });
+    this.trajPub = node.createPublisher(
+      "trajectory_msgs/msg/JointTrajectory",
+      this.trajectoryTopic,
+      {
+        qos: qosReliable(1),
+      },
+    );
     this.instructionPub = node.createPublisher("std_msgs/msg/String", TOPICS.instruction, {
       qos: qosReliable(1, true),
     });
@@ -102,8 +117,11 @@ export class Controller implements StatusSource {
         { qos: qosReliable(5) },
         (msg: rclnodejs.blm_msgs.msg.ActionChunk) => this.onChunkMsg(msg),
       );
-    node.createSubscription("std_msgs/msg/Bool", TOPICS.estop, { qos: qosReliable(10) }, (msg: rclnodejs.std_msgs.msg.Bool) =>
-      this.estop(msg.data),
+    node.createSubscription(
+      "std_msgs/msg/Bool",
+      TOPICS.estop,
+      { qos: qosReliable(10) },
+      (msg: rclnodejs.std_msgs.msg.Bool) => this.estop(msg.data),
     );
     if (params.success_topic)
       node.createSubscription(
@@ -120,7 +138,9 @@ export class Controller implements StatusSource {
     });
     this.createLifecycleServices();
     this.createExecuteServer();
-    this.timer = node.createTimer(BigInt(Math.round(this.executor.periodSec * 1e9)), () => this.tick());
+    this.timer = node.createTimer(BigInt(Math.round(this.executor.periodSec * 1e9)), () =>
+      this.tick(),
+    );
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------
@@ -128,12 +148,20 @@ export class Controller implements StatusSource {
   /** Activates from the latest measured joint state (fresh and valid), ramping in. */
   activate(): Result<void> {
     const { lifecycle } = this.ctx;
-    if (lifecycle.estopLatched) return this.refuse(fail("E_ESTOP", "estop latched: publish false on blm/estop, then activate"));
+    if (lifecycle.estopLatched)
+      return this.refuse(
+        fail("E_ESTOP", "estop latched: publish false on blm/estop, then activate"),
+      );
     const now = this.ctx.now();
     const js = this.observer.store.latestJoints;
     const p = this.observer.store.check(now);
     if (!js || (p && p.source === "joints"))
-      return this.refuse(fail(p?.code ?? "E_STALE_JOINT_STATE", `cannot activate: ${p?.message ?? "no joint state"}`));
+      return this.refuse(
+        fail(
+          p?.code ?? "E_STALE_JOINT_STATE",
+          `cannot activate: ${p?.message ?? "no joint state"}`,
+        ),
+      );
     const r = lifecycle.apply("activate");
     if (!r.ok) return this.refuse(r);
     if (this.executor.estopped) this.executor.clearEstop();
@@ -165,7 +193,10 @@ export class Controller implements StatusSource {
     if (raised) {
       if (!this.ctx.lifecycle.estopLatched) {
         this.ctx.log.warn("estop raised: holding, latched");
-        this.fail("E_ESTOP", "estop raised: holding until a false on blm/estop and a new activation");
+        this.fail(
+          "E_ESTOP",
+          "estop raised: holding until a false on blm/estop and a new activation",
+        );
       }
       this.executor.estop();
       this.ctx.lifecycle.estop(true);
@@ -184,19 +215,32 @@ export class Controller implements StatusSource {
 
   private createLifecycleServices(): void {
     const { node, lifecycle } = this.ctx;
-    node.createService("lifecycle_msgs/srv/ChangeState", TOPICS.changeState, (req: rclnodejs.lifecycle_msgs.srv.ChangeState_Request, res: rclnodejs.ServiceResponse<"lifecycle_msgs/srv/ChangeState">) => {
-      const t = TRANSITION_IDS[req.transition.id];
-      let r: Result<unknown>;
-      if (t === "activate") r = this.activate();
-      else if (t === "deactivate") r = this.deactivate();
-      else if (t) r = lifecycle.apply(t);
-      else r = fail("E_CONFIG", `unsupported transition id ${req.transition.id}`);
-      res.send({ success: r.ok } as rclnodejs.lifecycle_msgs.srv.ChangeState_Response);
-    });
-    node.createService("lifecycle_msgs/srv/GetState", TOPICS.getState, (_req: unknown, res: rclnodejs.ServiceResponse<"lifecycle_msgs/srv/GetState">) => {
-      const s = lifecycle.state;
-      res.send({ current_state: { id: STATE_IDS[s], label: s } } as rclnodejs.lifecycle_msgs.srv.GetState_Response);
-    });
+    node.createService(
+      "lifecycle_msgs/srv/ChangeState",
+      TOPICS.changeState,
+      (
+        req: rclnodejs.lifecycle_msgs.srv.ChangeState_Request,
+        res: rclnodejs.ServiceResponse<"lifecycle_msgs/srv/ChangeState">,
+      ) => {
+        const t = TRANSITION_IDS[req.transition.id];
+        let r: Result<unknown>;
+        if (t === "activate") r = this.activate();
+        else if (t === "deactivate") r = this.deactivate();
+        else if (t) r = lifecycle.apply(t);
+        else r = fail("E_CONFIG", `unsupported transition id ${req.transition.id}`);
+        res.send({ success: r.ok } as rclnodejs.lifecycle_msgs.srv.ChangeState_Response);
+      },
+    );
+    node.createService(
+      "lifecycle_msgs/srv/GetState",
+      TOPICS.getState,
+      (_req: unknown, res: rclnodejs.ServiceResponse<"lifecycle_msgs/srv/GetState">) => {
+        const s = lifecycle.state;
+        res.send({
+          current_state: { id: STATE_IDS[s], label: s },
+        } as rclnodejs.lifecycle_msgs.srv.GetState_Response);
+      },
+    );
   }
 
   // ---- chunks and ticks ---------------------------------------------------------------------
@@ -205,7 +249,10 @@ export class Controller implements StatusSource {
     const n = this.jointNames.length;
     const names = msg.joint_names;
     if (names.length !== n || names.some((x, i) => x !== this.jointNames[i])) {
-      this.fail("E_CHUNK_SHAPE", `chunk joints [${names.join(", ")}] are not [${this.jointNames.join(", ")}]`);
+      this.fail(
+        "E_CHUNK_SHAPE",
+        `chunk joints [${names.join(", ")}] are not [${this.jointNames.join(", ")}]`,
+      );
       return;
     }
     const chunk: Chunk = {
@@ -213,7 +260,9 @@ export class Controller implements StatusSource {
       dt: msg.dt,
       horizon: msg.horizon,
       positions: Float64Array.from(msg.positions as ArrayLike<number>),
-      velocities: msg.velocities.length ? Float64Array.from(msg.velocities as ArrayLike<number>) : undefined,
+      velocities: msg.velocities.length
+        ? Float64Array.from(msg.velocities as ArrayLike<number>)
+        : undefined,
       gripper: Float64Array.from(msg.gripper as ArrayLike<number>),
     };
     this.submit(chunk);
@@ -245,7 +294,10 @@ export class Controller implements StatusSource {
     if (out.command && out.nPoints > 0) {
       this.publishTrajectory(out);
       if (Number.isFinite(out.gripper) && this.gripper) this.gripper(out.gripper, now);
-      if (!Number.isNaN(this.pendingStampSec) && (out.mode === "tracking" || out.mode === "ramp_in")) {
+      if (
+        !Number.isNaN(this.pendingStampSec) &&
+        (out.mode === "tracking" || out.mode === "ramp_in")
+      ) {
         this.obsToCmd.add(now - this.pendingStampSec);
         this.pendingStampSec = NaN;
       }
@@ -273,7 +325,13 @@ export class Controller implements StatusSource {
       };
     }
     this.trajPub.publish({
-      header: { stamp: this.ctx.params.trajectory_stamp === "zero" ? { sec: 0, nanosec: 0 } : toStamp(out.stampSec), frame_id: "" },
+      header: {
+        stamp:
+          this.ctx.params.trajectory_stamp === "zero"
+            ? { sec: 0, nanosec: 0 }
+            : toStamp(out.stampSec),
+        frame_id: "",
+      },
       joint_names: this.jointNames,
       points,
     } as unknown as rclnodejs.trajectory_msgs.msg.JointTrajectory);
@@ -290,26 +348,49 @@ export class Controller implements StatusSource {
       (Number.isNaN(lastSent) || Math.abs(pos - lastSent) > 0.01 * range) && now - lastSec >= 0.1;
     if (params.dry_run) return null;
     if (g.interface === "trajectory") {
-      const pub = node.createPublisher("trajectory_msgs/msg/JointTrajectory", topic, { qos: qosReliable(1) });
+      const pub = node.createPublisher("trajectory_msgs/msg/JointTrajectory", topic, {
+        qos: qosReliable(1),
+      });
       return (pos, now) => {
         if (!due(pos, now)) return;
-        const t = Number.isNaN(lastSent) ? 0.1 : Math.max(0.05, Math.abs(pos - lastSent) / g.velocity);
+        const t = Number.isNaN(lastSent)
+          ? 0.1
+          : Math.max(0.05, Math.abs(pos - lastSent) / g.velocity);
         lastSent = pos;
         lastSec = now;
         pub.publish({
           header: { stamp: { sec: 0, nanosec: 0 }, frame_id: "" },
           joint_names: [g.joint],
-          points: [{ positions: [pos], velocities: [], accelerations: [], effort: [], time_from_start: toDuration(t) }],
+          points: [
+            {
+              positions: [pos],
+              velocities: [],
+              accelerations: [],
+              effort: [],
+              time_from_start: toDuration(t),
+            },
+          ],
         } as unknown as rclnodejs.trajectory_msgs.msg.JointTrajectory);
       };
     }
-    const type = g.interface === "gripper_command" ? "control_msgs/action/GripperCommand" : "control_msgs/action/ParallelGripperCommand";
-    const client = new rclnodejs.ActionClient(node, type as "control_msgs/action/GripperCommand", relative(topic));
+    const type =
+      g.interface === "gripper_command"
+        ? "control_msgs/action/GripperCommand"
+        : "control_msgs/action/ParallelGripperCommand";
+    const client = new rclnodejs.ActionClient(
+      node,
+      type as "control_msgs/action/GripperCommand",
+      relative(topic),
+    );
     let warned = false;
     return (pos, now) => {
       if (!due(pos, now)) return;
       if (!client.isActionServerAvailable()) {
-        if (!warned) this.ctx.log.warn({ action: topic }, "gripper action server not available; gripper commands skipped");
+        if (!warned)
+          this.ctx.log.warn(
+            { action: topic },
+            "gripper action server not available; gripper commands skipped",
+          );
         warned = true;
         return;
       }
@@ -318,8 +399,18 @@ export class Controller implements StatusSource {
       const goal =
         g.interface === "gripper_command"
           ? { command: { position: pos, max_effort: g.max_effort } }
-          : { command: { header: { stamp: { sec: 0, nanosec: 0 }, frame_id: "" }, name: [g.joint], position: [pos], velocity: [], effort: [g.max_effort] } };
-      client.sendGoal(goal as never).catch((e: Error) => this.ctx.log.warn({ err: e.message }, "gripper goal failed"));
+          : {
+              command: {
+                header: { stamp: { sec: 0, nanosec: 0 }, frame_id: "" },
+                name: [g.joint],
+                position: [pos],
+                velocity: [],
+                effort: [g.max_effort],
+              },
+            };
+      client
+        .sendGoal(goal as never)
+        .catch((e: Error) => this.ctx.log.warn({ err: e.message }, "gripper goal failed"));
     };
   }
 
@@ -371,7 +462,10 @@ export class Controller implements StatusSource {
       const now = this.ctx.now();
       if (handle.isCancelRequested) tracker.cancel();
       if (this.ctx.lifecycle.state !== "active" && !tracker.poll(now))
-        tracker.abort(this.ctx.lifecycle.estopLatched ? "E_ESTOP" : "E_CONFIG", "the agent left the active state");
+        tracker.abort(
+          this.ctx.lifecycle.estopLatched ? "E_ESTOP" : "E_CONFIG",
+          "the agent left the active state",
+        );
       const o = tracker.poll(now);
       if (o) {
         if (o.kind !== "preempted" && this.ctx.lifecycle.state === "active") this.deactivate();
@@ -392,7 +486,14 @@ export class Controller implements StatusSource {
         lastFeedback = now;
         const mode = this.lastOut?.mode ?? "idle";
         handle.publishFeedback({
-          phase: mode === "tracking" || mode === "ramp_in" ? "executing" : mode === "decelerating" ? "stopping" : this.chunksAccepted === chunks0 ? "intent" : "holding",
+          phase:
+            mode === "tracking" || mode === "ramp_in"
+              ? "executing"
+              : mode === "decelerating"
+                ? "stopping"
+                : this.chunksAccepted === chunks0
+                  ? "intent"
+                  : "holding",
           elapsed: tracker.elapsed(now),
           chunks_executed: this.chunksAccepted - chunks0,
         } as rclnodejs.blm_msgs.action.Execute_Feedback);
@@ -474,7 +575,9 @@ export class Controller implements StatusSource {
 
 function atRest(out: ControlOutput): boolean {
   if (out.nPoints === 0) return true;
-  for (let i = 0; i < out.startVelocities.length; i++) if (Math.abs(out.startVelocities[i]!) > 1e-3) return false;
-  for (let i = 0; i < out.nPoints * out.nJoints; i++) if (Math.abs(out.velocities[i]!) > 1e-3) return false;
+  for (let i = 0; i < out.startVelocities.length; i++)
+    if (Math.abs(out.startVelocities[i]!) > 1e-3) return false;
+  for (let i = 0; i < out.nPoints * out.nJoints; i++)
+    if (Math.abs(out.velocities[i]!) > 1e-3) return false;
   return true;
 }

@@ -35,7 +35,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     built = await buildAgent(node, role);
   } catch (e) {
-    built = { ok: false as const, error: e instanceof BlmError ? e : new BlmError("E_CONFIG", (e as Error).message) };
+    built = {
+      ok: false as const,
+      error: e instanceof BlmError ? e : new BlmError("E_CONFIG", (e as Error).message),
+    };
   }
   if (!built.ok) {
     console.error(`blm-agent: ${built.error.message}`);
@@ -45,7 +48,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const agent = built.value;
   node.spin();
-  console.log(`blm-agent: ${role} ready (node ${node.namespace() === "/" ? "" : node.namespace()}/${node.name()})`);
+  console.log(
+    `blm-agent: ${role} ready (node ${node.namespace() === "/" ? "" : node.namespace()}/${node.name()})`,
+  );
   await new Promise<void>((resolve) => {
     process.once("SIGINT", () => resolve());
     process.once("SIGTERM", () => resolve());

@@ -76,7 +76,11 @@ export class Observer implements StatusSource {
               (msg: rclnodejs.sensor_msgs.msg.CompressedImage) => {
                 const now = ctx.now();
                 rate.mark(now);
-                this.store.putImage(cam, decodeCompressed(cam, msg), stampOr(msg.header.stamp, now));
+                this.store.putImage(
+                  cam,
+                  decodeCompressed(cam, msg),
+                  stampOr(msg.header.stamp, now),
+                );
               },
             ),
           );

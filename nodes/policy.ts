@@ -49,10 +49,14 @@ export class Policy implements StatusSource {
   ) {
     const { node, params, emb, bus } = ctx;
     this.id = modelId(model);
-    this.sampler = unwrap(model.createSampler(emb.name, { seed: params.seed, steps: params.denoise_steps }));
+    this.sampler = unwrap(
+      model.createSampler(emb.name, { seed: params.seed, steps: params.denoise_steps }),
+    );
     this.converter = new ActionConverter(emb);
     this.state = new Float64Array(emb.joints.length + 1);
-    this.publisher = node.createPublisher("blm_msgs/msg/ActionChunk", TOPICS.chunk, { qos: qosReliable(5) });
+    this.publisher = node.createPublisher("blm_msgs/msg/ActionChunk", TOPICS.chunk, {
+      qos: qosReliable(5),
+    });
     if (ctx.composed) {
       bus.instruction$.subscribe((t) => this.setInstruction(t));
       bus.intent$.subscribe((e) => this.setIntent(e));
@@ -69,7 +73,10 @@ export class Policy implements StatusSource {
         (msg: rclnodejs.blm_msgs.msg.Intent) => this.onIntentMsg(msg),
       );
     }
-    this.timer = node.createTimer(BigInt(Math.round(1e9 / params.chunk_rate_hz)), () => void this.step());
+    this.timer = node.createTimer(
+      BigInt(Math.round(1e9 / params.chunk_rate_hz)),
+      () => void this.step(),
+    );
   }
 
   setInstruction(text: string): void {
@@ -86,7 +93,10 @@ export class Policy implements StatusSource {
       return;
     }
     const { tokens, count, dim } = e.intent;
-    if (count * dim !== tokens.length || tokens.length !== this.model.manifest.intent.tokens * this.model.manifest.intent.dim) {
+    if (
+      count * dim !== tokens.length ||
+      tokens.length !== this.model.manifest.intent.tokens * this.model.manifest.intent.dim
+    ) {
       this.fail("E_MODEL_INPUT", `intent of shape ${count}x${dim} does not fit the model`);
       return;
     }
@@ -127,7 +137,10 @@ export class Policy implements StatusSource {
     const intentAge = now - this.intent.stampSec;
     const maxAge = 3 * p.intent_period_s + 1;
     if (!(intentAge <= maxAge)) {
-      this.problem = { code: "E_STALE_INTENT", message: `intent is ${intentAge.toFixed(2)} s old (limit ${maxAge} s)` };
+      this.problem = {
+        code: "E_STALE_INTENT",
+        message: `intent is ${intentAge.toFixed(2)} s old (limit ${maxAge} s)`,
+      };
       return;
     }
     const obs = this.observer.store.snapshot(now);

@@ -31,7 +31,9 @@ export class Reporter {
     private readonly role: string,
   ) {
     const { node } = ctx;
-    this.statePub = node.createPublisher("blm_msgs/msg/AgentState", TOPICS.state, { qos: qosReliable(10) });
+    this.statePub = node.createPublisher("blm_msgs/msg/AgentState", TOPICS.state, {
+      qos: qosReliable(10),
+    });
     this.diagPub = node.createPublisher("diagnostic_msgs/msg/DiagnosticArray", TOPICS.diagnostics, {
       qos: qosReliable(10),
     });
@@ -55,7 +57,11 @@ export class Reporter {
     this.statePub.publish({
       header: { stamp: toStamp(now), frame_id: "" },
       mode: controller ? controller.mode : lifecycle === "unconfigured" ? 0 : 1,
-      mode_name: controller ? controller.modeName : lifecycle === "unconfigured" ? "unconfigured" : "inactive",
+      mode_name: controller
+        ? controller.modeName
+        : lifecycle === "unconfigured"
+          ? "unconfigured"
+          : "inactive",
       error_code: err?.code ?? "",
       error_message: err?.message ?? "",
       control_rate_hz: controller ? controller.controlRate(now) : 0,
@@ -75,9 +81,15 @@ export class Reporter {
     const prefix = `${ns === "/" ? "" : ns}/${this.ctx.node.name()}`;
     const status = this.sources().map((s) => {
       const st = s.status(now);
-      const values = Object.entries(st.values).map(([key, value]) => ({ key, value: String(value) }));
+      const values = Object.entries(st.values).map(([key, value]) => ({
+        key,
+        value: String(value),
+      }));
       values.push({ key: "provider", value: this.c.provider });
-      values.push({ key: "last_error", value: st.lastError ? `${st.lastError.code}: ${st.lastError.message}` : "" });
+      values.push({
+        key: "last_error",
+        value: st.lastError ? `${st.lastError.code}: ${st.lastError.message}` : "",
+      });
       return {
         level: st.level,
         name: `${prefix}: ${st.name}`,

@@ -69,7 +69,10 @@ export function readParams(node: rclnodejs.Node): Result<AgentParams> {
     return fail(
       "E_CONFIG",
       r.error.issues
-        .map((i) => `parameter ${i.path.join(".")}: ${i.message} (got ${JSON.stringify(input[String(i.path[0])])})`)
+        .map(
+          (i) =>
+            `parameter ${i.path.join(".")}: ${i.message} (got ${JSON.stringify(input[String(i.path[0])])})`,
+        )
         .join("; "),
     );
   return ok(r.data);

@@ -148,4 +148,5 @@ export interface StatusSource {
   status(nowSec: number): ComponentStatus;
 }
 
-export const fmt = (x: number, digits = 4) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : "nan");
+export const fmt = (x: number, digits = 4) =>
+  Number.isFinite(x) ? Number(x.toFixed(digits)) : "nan";

@@ -26,7 +26,9 @@ const { values: args } = parseArgs({
 });
 const seed = Number(args.seed);
 const timeoutSec = Number(args.timeout);
-const outDir = path.resolve(args.out || path.join(ROOT, "out/demo", `${args.embodiment}-${args.task}-${seed}`));
+const outDir = path.resolve(
+  args.out || path.join(ROOT, "out/demo", `${args.embodiment}-${args.task}-${seed}`),
+);
 mkdirSync(outDir, { recursive: true });
 
 const say = (line: string) => console.log(`demo: ${line}`);
@@ -63,7 +65,8 @@ launch.stderr.pipe(launchLog);
 let launchExited = false;
 launch.on("exit", (code) => {
   launchExited = true;
-  if (!finished) say(`the launched graph exited early (code ${code}); see ${path.join(outDir, "launch.log")}`);
+  if (!finished)
+    say(`the launched graph exited early (code ${code}); see ${path.join(outDir, "launch.log")}`);
 });
 let finished = false;
 let recorderProcess: ReturnType<typeof spawn> | null = null;
@@ -88,7 +91,9 @@ process.on("SIGINT", () => void shutdown(130));
 
 say(`${args.embodiment} · ${args.task} · seed ${seed}`);
 say(`model: ${describeModel(path.resolve(args.model))}`);
-say(`starting the sim and the agent (launch/sim.launch.xml; log: ${path.relative(ROOT, outDir)}/launch.log)`);
+say(
+  `starting the sim and the agent (launch/sim.launch.xml; log: ${path.relative(ROOT, outDir)}/launch.log)`,
+);
 
 await rclnodejs.init();
 const node = rclnodejs.createNode("blm_demo");
@@ -96,9 +101,13 @@ rclnodejs.spin(node);
 
 // 2. What the demo watches: task status, and the front camera for the GIF.
 let status: rclnodejs.blm_msgs.msg.TaskStatus | null = null;
-node.createSubscription("blm_msgs/msg/TaskStatus", "/sim/task_status", (m: rclnodejs.blm_msgs.msg.TaskStatus) => {
-  status = m;
-});
+node.createSubscription(
+  "blm_msgs/msg/TaskStatus",
+  "/sim/task_status",
+  (m: rclnodejs.blm_msgs.msg.TaskStatus) => {
+    status = m;
+  },
+);
 const frames: RgbFrame[] = [];
 let recording = false;
 let lastFrameSec = -Infinity;
@@ -110,11 +119,18 @@ node.createSubscription(
   { qos: rclnodejs.QoS.profileSensorData },
   (m: rclnodejs.sensor_msgs.msg.Image) => {
     const t = m.header.stamp.sec + m.header.stamp.nanosec * 1e-9;
-    if (!recording || m.encoding !== "rgb8" || t - lastFrameSec < FRAME_PERIOD_SEC || frames.length >= MAX_FRAMES) return;
+    if (
+      !recording ||
+      m.encoding !== "rgb8" ||
+      t - lastFrameSec < FRAME_PERIOD_SEC ||
+      frames.length >= MAX_FRAMES
+    )
+      return;
     lastFrameSec = t;
     const rgb = new Uint8Array(m.width * m.height * 3);
     const data = m.data as unknown as Uint8Array;
-    for (let y = 0; y < m.height; y++) rgb.set(data.subarray(y * m.step, y * m.step + m.width * 3), y * m.width * 3);
+    for (let y = 0; y < m.height; y++)
+      rgb.set(data.subarray(y * m.step, y * m.step + m.width * 3), y * m.width * 3);
     frames.push({ width: m.width, height: m.height, rgb });
   },
 );
@@ -125,7 +141,10 @@ if (!(await reset.waitForService(180_000))) {
   say("the sim's /sim/reset service did not come up within 180 s");
   await shutdown(1);
 }
-const resetReply = await reset.sendRequestAsync({ task: args.task, seed, embodiment: args.embodiment }, { timeout: 60_000 });
+const resetReply = await reset.sendRequestAsync(
+  { task: args.task, seed, embodiment: args.embodiment },
+  { timeout: 60_000 },
+);
 if (!resetReply.success) {
   say(`reset failed: ${resetReply.message}`);
   await shutdown(1);
@@ -137,10 +156,26 @@ say(`task reset; instruction: "${instruction}"`);
 const mcapPath = path.join(outDir, "episode.mcap");
 const recorder = spawn(
   process.env.BLM_PYTHON ?? "python3",
-  ["-m", "blm_sim.record", "--embodiment", args.embodiment, "--out", mcapPath, "--instruction", instruction, "--task", args.task, "--seed", String(seed)],
+  [
+    "-m",
+    "blm_sim.record",
+    "--embodiment",
+    args.embodiment,
+    "--out",
+    mcapPath,
+    "--instruction",
+    instruction,
+    "--task",
+    args.task,
+    "--seed",
+    String(seed),
+  ],
   {
     cwd: ROOT,
-    env: { ...process.env, PYTHONPATH: [path.join(ROOT, "sim"), process.env.PYTHONPATH].filter(Boolean).join(":") },
+    env: {
+      ...process.env,
+      PYTHONPATH: [path.join(ROOT, "sim"), process.env.PYTHONPATH].filter(Boolean).join(":"),
+    },
     stdio: ["pipe", "pipe", "pipe"],
   },
 );
@@ -166,7 +201,9 @@ const goal = await execute.sendGoal({ instruction, timeout: timeoutSec }, (fb) =
   const criteria = s
     ? s.criterion_names.map((n, i) => `${n} ${Number(s.criterion_values[i]).toFixed(3)}`).join(", ")
     : "";
-  say(`[${fb.elapsed.toFixed(1).padStart(5)} s] ${fb.phase.padEnd(9)} chunks ${String(fb.chunks_executed).padStart(4)}  ${criteria}`);
+  say(
+    `[${fb.elapsed.toFixed(1).padStart(5)} s] ${fb.phase.padEnd(9)} chunks ${String(fb.chunks_executed).padStart(4)}  ${criteria}`,
+  );
 });
 if (!goal.isAccepted()) {
   say("the agent rejected the goal");
@@ -185,11 +222,17 @@ say(
 recorder.stdin.end("end\n");
 await Promise.race([recorderExited, sleep(15_000)]);
 const wrote = /wrote (\S+)/.exec(recorderOutput);
-say(wrote ? `wrote ${path.relative(process.cwd(), wrote[1]!)}` : `no MCAP written: ${recorderOutput.trim().split("\n").pop()}`);
+say(
+  wrote
+    ? `wrote ${path.relative(process.cwd(), wrote[1]!)}`
+    : `no MCAP written: ${recorderOutput.trim().split("\n").pop()}`,
+);
 if (frames.length > 0) {
   const gifPath = path.join(outDir, "episode.gif");
   writeFileSync(gifPath, encodeGif(frames, FRAME_PERIOD_SEC * 1000));
-  say(`wrote ${path.relative(process.cwd(), gifPath)} (${frames.length} frames of the front camera)`);
+  say(
+    `wrote ${path.relative(process.cwd(), gifPath)} (${frames.length} frames of the front camera)`,
+  );
 } else {
   say("no camera frames arrived; no GIF written");
 }

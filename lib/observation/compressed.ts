@@ -41,7 +41,11 @@ export function decodeCompressed(
   const kind = sniffFormat(bytes);
   const fmt = msg.format.toLowerCase();
   if (kind === undefined) {
-    const claimed = fmt.includes("png") ? "png" : fmt.includes("jpeg") || fmt.includes("jpg") ? "jpeg" : undefined;
+    const claimed = fmt.includes("png")
+      ? "png"
+      : fmt.includes("jpeg") || fmt.includes("jpg")
+        ? "jpeg"
+        : undefined;
     return fail(
       "E_IMAGE_ENCODING",
       claimed
@@ -52,17 +56,42 @@ export function decodeCompressed(
   }
   try {
     if (kind === "jpeg") {
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: maxPixels / 1e6, maxMemoryUsageInMB: 512 });
-      return ok({ width: img.width, height: img.height, encoding: "rgba8", step: img.width * 4, data: img.data });
+      const img = jpeg.decode(bytes, {
+        useTArray: true,
+        formatAsRGBA: true,
+        maxResolutionInMP: maxPixels / 1e6,
+        maxMemoryUsageInMB: 512,
+      });
+      return ok({
+        width: img.width,
+        height: img.height,
+        encoding: "rgba8",
+        step: img.width * 4,
+        data: img.data,
+      });
     }
     const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     if (png.width * png.height > maxPixels)
-      return fail("E_IMAGE_SIZE", `camera ${camera}: png is ${png.width}x${png.height}, too large`, { camera });
+      return fail(
+        "E_IMAGE_SIZE",
+        `camera ${camera}: png is ${png.width}x${png.height}, too large`,
+        { camera },
+      );
     const data = new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength);
-    return ok({ width: png.width, height: png.height, encoding: "rgba8", step: png.width * 4, data });
-  } catch (e) {
-    return fail("E_IMAGE_ENCODING", `camera ${camera}: cannot decode ${kind}: ${(e as Error).message}`, {
-      camera,
+    return ok({
+      width: png.width,
+      height: png.height,
+      encoding: "rgba8",
+      step: png.width * 4,
+      data,
     });
+  } catch (e) {
+    return fail(
+      "E_IMAGE_ENCODING",
+      `camera ${camera}: cannot decode ${kind}: ${(e as Error).message}`,
+      {
+        camera,
+      },
+    );
   }
 }

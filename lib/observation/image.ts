@@ -17,7 +17,11 @@ export const CHANNELS: Readonly<Record<ImageEncoding, number>> = {
   mono8: 1,
 };
 
-const ALIASES: Readonly<Record<string, ImageEncoding>> = { "8UC3": "bgr8", "8UC1": "mono8", "8UC4": "bgra8" };
+const ALIASES: Readonly<Record<string, ImageEncoding>> = {
+  "8UC3": "bgr8",
+  "8UC1": "mono8",
+  "8UC4": "bgra8",
+};
 
 /** The fields of sensor_msgs/Image this check reads. */
 export interface ImageLike {
@@ -46,7 +50,11 @@ export function normalizeEncoding(encoding: string): ImageEncoding | undefined {
 }
 
 /** Validates one raw image from `camera`. The returned image shares the message's bytes. */
-export function checkImage(camera: string, msg: ImageLike, limits: ImageLimits = {}): Result<RawImage> {
+export function checkImage(
+  camera: string,
+  msg: ImageLike,
+  limits: ImageLimits = {},
+): Result<RawImage> {
   const enc = normalizeEncoding(msg.encoding);
   if (enc === undefined)
     return fail(
@@ -60,9 +68,18 @@ export function checkImage(camera: string, msg: ImageLike, limits: ImageLimits =
     return fail("E_IMAGE_EMPTY", `camera ${camera}: empty image (${width}x${height}, ${n} bytes)`, {
       camera,
     });
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width * height > (limits.maxPixels ?? 4096 * 4096))
-    return fail("E_IMAGE_SIZE", `camera ${camera}: implausible size ${width}x${height}`, { camera });
-  if ((limits.width !== undefined && width !== limits.width) || (limits.height !== undefined && height !== limits.height))
+  if (
+    !Number.isInteger(width) ||
+    !Number.isInteger(height) ||
+    width * height > (limits.maxPixels ?? 4096 * 4096)
+  )
+    return fail("E_IMAGE_SIZE", `camera ${camera}: implausible size ${width}x${height}`, {
+      camera,
+    });
+  if (
+    (limits.width !== undefined && width !== limits.width) ||
+    (limits.height !== undefined && height !== limits.height)
+  )
     return fail(
       "E_IMAGE_SIZE",
       `camera ${camera}: image is ${width}x${height}, expected ${limits.width}x${limits.height}`,

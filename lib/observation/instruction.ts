@@ -14,7 +14,10 @@ export function validateInstruction(text: unknown, maxBytes: number): Result<str
   if (!isWellFormed(trimmed))
     return fail("E_INSTRUCTION", "instruction is not valid UTF-8 (unpaired surrogate)");
   if (trimmed.includes("\uFFFD"))
-    return fail("E_INSTRUCTION", "instruction is not valid UTF-8 (contains U+FFFD replacement characters)");
+    return fail(
+      "E_INSTRUCTION",
+      "instruction is not valid UTF-8 (contains U+FFFD replacement characters)",
+    );
   const ctl = /[\u0000-\u0008\u000b-\u001f\u007f]/.exec(trimmed);
   if (ctl)
     return fail(
@@ -23,10 +26,14 @@ export function validateInstruction(text: unknown, maxBytes: number): Result<str
     );
   const bytes = encoder.encode(trimmed).length;
   if (bytes > maxBytes)
-    return fail("E_INSTRUCTION", `instruction is ${bytes} bytes, the limit is ${maxBytes} (instruction_max_bytes)`, {
-      bytes,
-      maxBytes,
-    });
+    return fail(
+      "E_INSTRUCTION",
+      `instruction is ${bytes} bytes, the limit is ${maxBytes} (instruction_max_bytes)`,
+      {
+        bytes,
+        maxBytes,
+      },
+    );
   return ok(trimmed);
 }
 

@@ -43,7 +43,10 @@ export class JointStateMatcher {
   private lastNames: readonly string[] | null = null;
   private gripperIndex = -1;
 
-  constructor(readonly emb: Embodiment, opts: JointMatcherOptions = {}) {
+  constructor(
+    readonly emb: Embodiment,
+    opts: JointMatcherOptions = {},
+  ) {
     this.names = emb.joints.map((j) => j.name);
     this.lower = Float64Array.from(emb.joints.map((j) => j.position.lower));
     this.upper = Float64Array.from(emb.joints.map((j) => j.position.upper));

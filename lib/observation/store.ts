@@ -41,7 +41,13 @@ interface Slot<T> {
   bad: number;
 }
 
-const emptySlot = <T>(): Slot<T> => ({ value: null, stampSec: -Infinity, error: null, good: 0, bad: 0 });
+const emptySlot = <T>(): Slot<T> => ({
+  value: null,
+  stampSec: -Infinity,
+  error: null,
+  good: 0,
+  bad: 0,
+});
 
 export class ObservationStore {
   private readonly cams = new Map<string, Slot<RawImage>>();
@@ -96,7 +102,11 @@ export class ObservationStore {
       for (const [camera, s] of this.cams) {
         if (s.error) return { code: s.error.code, message: stripCode(s.error), source: camera };
         if (!s.value)
-          return { code: "E_STALE_IMAGE", message: `camera ${camera}: no image received yet`, source: camera };
+          return {
+            code: "E_STALE_IMAGE",
+            message: `camera ${camera}: no image received yet`,
+            source: camera,
+          };
         const age = nowSec - s.stampSec;
         if (!(age <= this.opts.imageTimeoutSec))
           return {
@@ -109,7 +119,12 @@ export class ObservationStore {
     if (this.opts.requireJoints !== false) {
       const s = this.joints;
       if (s.error) return { code: s.error.code, message: stripCode(s.error), source: "joints" };
-      if (!s.value) return { code: "E_STALE_JOINT_STATE", message: "no joint state received yet", source: "joints" };
+      if (!s.value)
+        return {
+          code: "E_STALE_JOINT_STATE",
+          message: "no joint state received yet",
+          source: "joints",
+        };
       const age = nowSec - s.stampSec;
       if (!(age <= this.opts.jointTimeoutSec))
         return {
@@ -136,7 +151,8 @@ export class ObservationStore {
     }
     let joints = this.joints.value;
     if (!joints) {
-      if (this.opts.requireJoints !== false) return fail("E_STALE_JOINT_STATE", "no joint state received yet");
+      if (this.opts.requireJoints !== false)
+        return fail("E_STALE_JOINT_STATE", "no joint state received yet");
       // An images-only store (the brain alone): no joint vector, timed by the images.
       joints = { q: new Float64Array(0), qd: undefined, gripper: NaN, stampSec: imageStampSec };
     }

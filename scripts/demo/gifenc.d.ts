@@ -12,8 +12,16 @@ declare module "gifenc" {
   }
   const gifenc: {
     GIFEncoder(): GifEncoder;
-    quantize(rgba: Uint8Array | Uint8ClampedArray, maxColors: number, opts?: { format?: string }): number[][];
-    applyPalette(rgba: Uint8Array | Uint8ClampedArray, palette: number[][], format?: string): Uint8Array;
+    quantize(
+      rgba: Uint8Array | Uint8ClampedArray,
+      maxColors: number,
+      opts?: { format?: string },
+    ): number[][];
+    applyPalette(
+      rgba: Uint8Array | Uint8ClampedArray,
+      palette: number[][],
+      format?: string,
+    ): Uint8Array;
   };
   export default gifenc;
 }

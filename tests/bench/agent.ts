@@ -14,14 +14,23 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus } from "node:os";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { Driver, TRAJECTORY_TOPIC, agentArgs, agentReady, startAgent, uniqueNamespace } from "../support/agent.ts";
+import {
+  Driver,
+  TRAJECTORY_TOPIC,
+  agentArgs,
+  agentReady,
+  startAgent,
+  uniqueNamespace,
+} from "../support/agent.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
 function pct(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+  return sorted[
+    Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  ]!;
 }
 
 function jitter(stamps: number[], rateHz: number) {
@@ -46,12 +55,34 @@ function jitter(stamps: number[], rateHz: number) {
   };
 }
 
-async function session(opts: { rateHz: number; seconds: number; width?: number; height?: number; imageHz?: number }) {
+async function session(opts: {
+  rateHz: number;
+  seconds: number;
+  width?: number;
+  height?: number;
+  imageHz?: number;
+}) {
   const ns = uniqueNamespace(`bench${opts.rateHz}`);
   const agent = startAgent(
-    agentArgs(ns, "panda", ["-p", `control_rate_hz:=${opts.rateHz}.0`, "-p", "chunk_rate_hz:=10.0", "-p", "intent_period_s:=1.0", "-p", "autostart:=true"]),
+    agentArgs(ns, "panda", [
+      "-p",
+      `control_rate_hz:=${opts.rateHz}.0`,
+      "-p",
+      "chunk_rate_hz:=10.0",
+      "-p",
+      "intent_period_s:=1.0",
+      "-p",
+      "autostart:=true",
+    ]),
   );
-  const d = new Driver({ embodiment: "panda", ns, trajectoryTopic: TRAJECTORY_TOPIC, width: opts.width ?? 128, height: opts.height ?? 128, imageHz: opts.imageHz ?? 30 });
+  const d = new Driver({
+    embodiment: "panda",
+    ns,
+    trajectoryTopic: TRAJECTORY_TOPIC,
+    width: opts.width ?? 128,
+    height: opts.height ?? 128,
+    imageHz: opts.imageHz ?? 30,
+  });
   try {
     await Promise.all([agentReady(agent), d.ready()]);
     await d.until((s) => s.trajectories > 20, 20_000);
@@ -102,7 +133,11 @@ export async function runAgentBench(opts: { seconds?: number; out?: string } = {
   const camera = await session({ rateHz: 100, seconds, width: 640, height: 480, imageHz: 30 });
   const report = {
     bench: "agent",
-    machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? "unknown", node: process.version },
+    machine: {
+      cpus: availableParallelism(),
+      model: cpus()[0]?.model ?? "unknown",
+      node: process.version,
+    },
     model: "models/test-tiny",
     embodiment: "panda",
     seconds_per_phase: seconds,
@@ -114,7 +149,10 @@ export async function runAgentBench(opts: { seconds?: number; out?: string } = {
       ...camera.ingest,
       note: "frames accepted by the agent's observer vs frames published per camera over the whole session (best-effort sensor QoS, depth 2)",
     },
-    observation_to_first_trajectory_point: { ...at100.observation_to_command, control_rate_hz: 100 },
+    observation_to_first_trajectory_point: {
+      ...at100.observation_to_command,
+      control_rate_hz: 100,
+    },
   };
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, JSON.stringify(report, null, 2) + "\n");
@@ -122,7 +160,12 @@ export async function runAgentBench(opts: { seconds?: number; out?: string } = {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { seconds: { type: "string" }, out: { type: "string" } } });
-  const r = await runAgentBench({ seconds: values.seconds ? Number(values.seconds) : undefined, out: values.out });
+  const { values } = parseArgs({
+    options: { seconds: { type: "string" }, out: { type: "string" } },
+  });
+  const r = await runAgentBench({
+    seconds: values.seconds ? Number(values.seconds) : undefined,
+    out: values.out,
+  });
   console.log(JSON.stringify(r, null, 2));
 }

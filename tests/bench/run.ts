@@ -18,9 +18,9 @@ for (const f of files) {
   const name = f.replace(/\.ts$/, "");
   if (only.length && !only.includes(name)) continue;
   const mod = (await import(pathToFileURL(resolve(here, f)).href)) as Record<string, unknown>;
-  const fn = Object.entries(mod).find(([k, v]) => /^run.*Bench$/.test(k) && typeof v === "function")?.[1] as
-    | (() => Promise<unknown>)
-    | undefined;
+  const fn = Object.entries(mod).find(
+    ([k, v]) => /^run.*Bench$/.test(k) && typeof v === "function",
+  )?.[1] as (() => Promise<unknown>) | undefined;
   if (!fn) {
     summary[name] = { skipped: "no run*Bench export" };
     continue;
@@ -33,11 +33,18 @@ for (const f of files) {
     console.log(`bench ${name}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   } catch (e) {
     failed++;
-    summary[name] = { ok: false, seconds: Math.round((performance.now() - t0) / 100) / 10, error: (e as Error).message };
+    summary[name] = {
+      ok: false,
+      seconds: Math.round((performance.now() - t0) / 100) / 10,
+      error: (e as Error).message,
+    };
     console.error(`bench ${name}: FAILED: ${(e as Error).message}`);
   }
 }
 await mkdir(resolve(ROOT, "out/bench"), { recursive: true });
-await writeFile(resolve(ROOT, "out/bench/summary.json"), JSON.stringify({ when: new Date().toISOString(), benches: summary }, null, 2) + "\n");
+await writeFile(
+  resolve(ROOT, "out/bench/summary.json"),
+  JSON.stringify({ when: new Date().toISOString(), benches: summary }, null, 2) + "\n",
+);
 console.log(`bench: ${Object.keys(summary).length} run, ${failed} failed; out/bench/summary.json`);
 process.exit(failed ? 1 : 0);

@@ -31,8 +31,18 @@ const messages: Record<string, WireJson> = {
   "sensor_msgs/msg/Image": rgbImage(640, 480),
   "sensor_msgs/msg/JointState": {
     header: { stamp, frame_id: "" },
-    name: ["panda_joint1", "panda_joint2", "panda_joint3", "panda_joint4", "panda_joint5", "panda_joint6", "panda_joint7"],
-    position: [0, 0.39269908169872414, 0, -1.9634954084936207, 0, 2.356194490192345, 0.7853981633974483],
+    name: [
+      "panda_joint1",
+      "panda_joint2",
+      "panda_joint3",
+      "panda_joint4",
+      "panda_joint5",
+      "panda_joint6",
+      "panda_joint7",
+    ],
+    position: [
+      0, 0.39269908169872414, 0, -1.9634954084936207, 0, 2.356194490192345, 0.7853981633974483,
+    ],
     velocity: [0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7],
     effort: [],
   },
@@ -112,9 +122,13 @@ async function exchange(
   message: WireJson,
 ): Promise<WireJson> {
   const topic = `/blm_test/${subscriberKind}${publisherKind}_${type.split("/").pop()!.toLowerCase()}`;
-  const file = path.join(workdir, `${publisherKind}-${subscriberKind}-${type.replaceAll("/", "_")}.json`);
+  const file = path.join(
+    workdir,
+    `${publisherKind}-${subscriberKind}-${type.replaceAll("/", "_")}.json`,
+  );
   writeFileSync(file, JSON.stringify(message));
-  const spawnPeer = (kind: "js" | "py", args: string[]) => (kind === "js" ? jsPeer(args) : pyPeer(args));
+  const spawnPeer = (kind: "js" | "py", args: string[]) =>
+    kind === "js" ? jsPeer(args) : pyPeer(args);
   const subscriber = spawnPeer(subscriberKind, ["echo", type, topic]);
   peers.push(subscriber);
   await subscriber.nextLine((l) => l === "ready", 30_000);
@@ -133,7 +147,12 @@ describe("DDS exchange between rclnodejs processes", () => {
 });
 
 describe("DDS exchange between rclpy and rclnodejs", () => {
-  const crossTypes = ["sensor_msgs/msg/Image", "trajectory_msgs/msg/JointTrajectory", "blm_msgs/msg/ActionChunk", "blm_msgs/msg/Intent"];
+  const crossTypes = [
+    "sensor_msgs/msg/Image",
+    "trajectory_msgs/msg/JointTrajectory",
+    "blm_msgs/msg/ActionChunk",
+    "blm_msgs/msg/Intent",
+  ];
   for (const type of crossTypes) {
     it(`delivers ${type} from rclpy to rclnodejs`, async () => {
       expect(await exchange("py", "js", type, messages[type]!)).toEqual(messages[type]);

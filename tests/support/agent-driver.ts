@@ -33,7 +33,8 @@ const home = emb.home.slice();
 const q = home.slice();
 let gripper = emb.gripper.position.upper;
 
-const out = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + "\n");
+const out = (o: Record<string, unknown>): void =>
+  void process.stdout.write(JSON.stringify(o) + "\n");
 
 await rclnodejs.init();
 const node = rclnodejs.createNode(`blm_test_driver_${process.pid}`, cfg.ns);
@@ -45,15 +46,22 @@ const reliable = (depth = 10, latched = false) =>
     Q.HistoryPolicy.RMW_QOS_POLICY_HISTORY_KEEP_LAST,
     depth,
     Q.ReliabilityPolicy.RMW_QOS_POLICY_RELIABILITY_RELIABLE,
-    latched ? Q.DurabilityPolicy.RMW_QOS_POLICY_DURABILITY_TRANSIENT_LOCAL : Q.DurabilityPolicy.RMW_QOS_POLICY_DURABILITY_VOLATILE,
+    latched
+      ? Q.DurabilityPolicy.RMW_QOS_POLICY_DURABILITY_TRANSIENT_LOCAL
+      : Q.DurabilityPolicy.RMW_QOS_POLICY_DURABILITY_VOLATILE,
   );
-const stamp = (t: number) => ({ sec: Math.floor(t), nanosec: Math.round((t - Math.floor(t)) * 1e9) % 1e9 });
+const stamp = (t: number) => ({
+  sec: Math.floor(t),
+  nanosec: Math.round((t - Math.floor(t)) * 1e9) % 1e9,
+});
 const secOf = (s: { sec: number; nanosec: number }) => s.sec + s.nanosec * 1e-9;
 
 // ---- faults ---------------------------------------------------------------------------------
 type CamMode = "ok" | "bgr8" | "mono8" | "bad_encoding" | "wrong_step" | "empty" | "stop";
 type JointMode = "ok" | "nan" | "missing" | "stop" | "out_of_limit";
-const camMode: Record<string, CamMode> = Object.fromEntries(cfg.cameras.map((c) => [c, "ok" as CamMode]));
+const camMode: Record<string, CamMode> = Object.fromEntries(
+  cfg.cameras.map((c) => [c, "ok" as CamMode]),
+);
 let jointMode: JointMode = "ok";
 
 // ---- what the agent publishes -----------------------------------------------------------------
@@ -90,43 +98,48 @@ const pushUnique = (xs: string[], x: string) => {
 // The kinematic arm follows the latest trajectory linearly from where it was when it arrived.
 let traj: { t0: number; from: number[]; times: number[]; points: number[][] } | null = null;
 
-node.createSubscription("trajectory_msgs/msg/JointTrajectory", cfg.trajectoryTopic, { qos: reliable(10) }, (m: rclnodejs.trajectory_msgs.msg.JointTrajectory) => {
-  const t = now();
-  stats.trajectories++;
-  stats.trajectoryTimes.push(t);
-  if (stats.trajectoryTimes.length > 5000) stats.trajectoryTimes.shift();
-  if (m.joint_names.join(",") !== names.join(",")) {
-    stats.namesOk = false;
-    pushUnique(stats.violations, `names ${m.joint_names.join(",")}`);
-  }
-  let prev = 0;
-  for (const p of m.points) {
-    const tf = secOf(p.time_from_start);
-    if (!(tf > prev)) {
-      stats.orderOk = false;
-      pushUnique(stats.violations, `time_from_start ${tf} after ${prev}`);
+node.createSubscription(
+  "trajectory_msgs/msg/JointTrajectory",
+  cfg.trajectoryTopic,
+  { qos: reliable(10) },
+  (m: rclnodejs.trajectory_msgs.msg.JointTrajectory) => {
+    const t = now();
+    stats.trajectories++;
+    stats.trajectoryTimes.push(t);
+    if (stats.trajectoryTimes.length > 5000) stats.trajectoryTimes.shift();
+    if (m.joint_names.join(",") !== names.join(",")) {
+      stats.namesOk = false;
+      pushUnique(stats.violations, `names ${m.joint_names.join(",")}`);
     }
-    prev = tf;
-    for (let j = 0; j < n; j++) {
-      const x = p.positions[j]!;
-      const v = p.velocities[j] ?? 0;
-      if (!Number.isFinite(x) || !Number.isFinite(v)) stats.finiteOk = false;
-      if (x < lower[j]! - 1e-9 || x > upper[j]! + 1e-9 || Math.abs(v) > vmax[j]! * (1 + 1e-6)) {
-        stats.limitsOk = false;
-        pushUnique(stats.violations, `${names[j]} p=${x} v=${v}`);
+    let prev = 0;
+    for (const p of m.points) {
+      const tf = secOf(p.time_from_start);
+      if (!(tf > prev)) {
+        stats.orderOk = false;
+        pushUnique(stats.violations, `time_from_start ${tf} after ${prev}`);
+      }
+      prev = tf;
+      for (let j = 0; j < n; j++) {
+        const x = p.positions[j]!;
+        const v = p.velocities[j] ?? 0;
+        if (!Number.isFinite(x) || !Number.isFinite(v)) stats.finiteOk = false;
+        if (x < lower[j]! - 1e-9 || x > upper[j]! + 1e-9 || Math.abs(v) > vmax[j]! * (1 + 1e-6)) {
+          stats.limitsOk = false;
+          pushUnique(stats.violations, `${names[j]} p=${x} v=${v}`);
+        }
       }
     }
-  }
-  const st = secOf(m.header.stamp);
-  trajectoryStamps.push(st);
-  if (trajectoryStamps.length > 20000) trajectoryStamps.shift();
-  traj = {
-    t0: st > 0 ? st : t,
-    from: q.slice(),
-    times: m.points.map((p) => secOf(p.time_from_start)),
-    points: m.points.map((p) => Array.from(p.positions as ArrayLike<number>)),
-  };
-});
+    const st = secOf(m.header.stamp);
+    trajectoryStamps.push(st);
+    if (trajectoryStamps.length > 20000) trajectoryStamps.shift();
+    traj = {
+      t0: st > 0 ? st : t,
+      from: q.slice(),
+      times: m.points.map((p) => secOf(p.time_from_start)),
+      points: m.points.map((p) => Array.from(p.positions as ArrayLike<number>)),
+    };
+  },
+);
 
 function integrate(t: number): void {
   if (!traj || !traj.points.length) return;
@@ -144,46 +157,98 @@ function integrate(t: number): void {
   }
 }
 
-node.createSubscription("blm_msgs/msg/Intent", "blm/intent", { qos: reliable(10) }, (m: rclnodejs.blm_msgs.msg.Intent) => {
-  stats.intents++;
-  pushUnique(stats.intentInstructions, m.instruction);
-});
-node.createSubscription("blm_msgs/msg/ActionChunk", "blm/action_chunk", { qos: reliable(10) }, (m: rclnodejs.blm_msgs.msg.ActionChunk) => {
-  stats.chunks++;
-  stats.chunkSourceStamps.push(secOf(m.source_stamp));
-  if (stats.chunkSourceStamps.length > 2000) stats.chunkSourceStamps.shift();
-  if (m.joint_names.join(",") !== names.join(",")) stats.chunkNamesOk = false;
-});
-node.createSubscription("blm_msgs/msg/AgentState", "blm/state", { qos: reliable(10) }, (m: rclnodejs.blm_msgs.msg.AgentState) => {
-  stats.states++;
-  pushUnique(stats.modes, m.mode_name);
-  pushUnique(stats.errorCodes, m.error_code);
-  stats.lastState = { mode: m.mode_name, code: m.error_code, message: m.error_message, control_rate_hz: m.control_rate_hz, chunk_rate_hz: m.chunk_rate_hz, intent_rate_hz: m.intent_rate_hz, provider: m.execution_provider, instruction: m.instruction };
-});
-node.createSubscription("diagnostic_msgs/msg/DiagnosticArray", "diagnostics", { qos: reliable(10) }, (m: rclnodejs.diagnostic_msgs.msg.DiagnosticArray) => {
-  stats.diagnostics++;
-  for (const s of m.status) {
-    pushUnique(stats.diagnosticNames, s.name);
-    for (const kv of s.values) stats.diagValues[`${s.name}/${kv.key}`] = kv.value;
-  }
-});
+node.createSubscription(
+  "blm_msgs/msg/Intent",
+  "blm/intent",
+  { qos: reliable(10) },
+  (m: rclnodejs.blm_msgs.msg.Intent) => {
+    stats.intents++;
+    pushUnique(stats.intentInstructions, m.instruction);
+  },
+);
+node.createSubscription(
+  "blm_msgs/msg/ActionChunk",
+  "blm/action_chunk",
+  { qos: reliable(10) },
+  (m: rclnodejs.blm_msgs.msg.ActionChunk) => {
+    stats.chunks++;
+    stats.chunkSourceStamps.push(secOf(m.source_stamp));
+    if (stats.chunkSourceStamps.length > 2000) stats.chunkSourceStamps.shift();
+    if (m.joint_names.join(",") !== names.join(",")) stats.chunkNamesOk = false;
+  },
+);
+node.createSubscription(
+  "blm_msgs/msg/AgentState",
+  "blm/state",
+  { qos: reliable(10) },
+  (m: rclnodejs.blm_msgs.msg.AgentState) => {
+    stats.states++;
+    pushUnique(stats.modes, m.mode_name);
+    pushUnique(stats.errorCodes, m.error_code);
+    stats.lastState = {
+      mode: m.mode_name,
+      code: m.error_code,
+      message: m.error_message,
+      control_rate_hz: m.control_rate_hz,
+      chunk_rate_hz: m.chunk_rate_hz,
+      intent_rate_hz: m.intent_rate_hz,
+      provider: m.execution_provider,
+      instruction: m.instruction,
+    };
+  },
+);
+node.createSubscription(
+  "diagnostic_msgs/msg/DiagnosticArray",
+  "diagnostics",
+  { qos: reliable(10) },
+  (m: rclnodejs.diagnostic_msgs.msg.DiagnosticArray) => {
+    stats.diagnostics++;
+    for (const s of m.status) {
+      pushUnique(stats.diagnosticNames, s.name);
+      for (const kv of s.values) stats.diagValues[`${s.name}/${kv.key}`] = kv.value;
+    }
+  },
+);
 
 // ---- inputs ---------------------------------------------------------------------------------
-const sensorQos = new Q(Q.HistoryPolicy.RMW_QOS_POLICY_HISTORY_KEEP_LAST, 2, Q.ReliabilityPolicy.RMW_QOS_POLICY_RELIABILITY_BEST_EFFORT, Q.DurabilityPolicy.RMW_QOS_POLICY_DURABILITY_VOLATILE);
-const jointPub = node.createPublisher("sensor_msgs/msg/JointState", "joint_states", { qos: sensorQos });
+const sensorQos = new Q(
+  Q.HistoryPolicy.RMW_QOS_POLICY_HISTORY_KEEP_LAST,
+  2,
+  Q.ReliabilityPolicy.RMW_QOS_POLICY_RELIABILITY_BEST_EFFORT,
+  Q.DurabilityPolicy.RMW_QOS_POLICY_DURABILITY_VOLATILE,
+);
+const jointPub = node.createPublisher("sensor_msgs/msg/JointState", "joint_states", {
+  qos: sensorQos,
+});
 const camPubs = cfg.cameras.map((c) => ({
   name: c,
   pub: node.createPublisher("sensor_msgs/msg/Image", `camera/${c}/image_raw`, { qos: sensorQos }),
 }));
-const W = cfg.width, H = cfg.height;
+const W = cfg.width,
+  H = cfg.height;
 let frame = 0;
 function image(mode: CamMode, t: number) {
-  const enc = mode === "bad_encoding" ? "yuv422_yuy2_x" : mode === "bgr8" ? "bgr8" : mode === "mono8" ? "mono8" : "rgb8";
+  const enc =
+    mode === "bad_encoding"
+      ? "yuv422_yuy2_x"
+      : mode === "bgr8"
+        ? "bgr8"
+        : mode === "mono8"
+          ? "mono8"
+          : "rgb8";
   const ch = enc === "mono8" ? 1 : 3;
   const step = mode === "wrong_step" ? W * ch - 1 : W * ch;
   const data = mode === "empty" ? new Uint8Array(0) : new Uint8Array(W * ch * H);
   for (let i = 0; i < data.length; i += 97) data[i] = (i + frame * 13) & 0xff;
-  return { header: { stamp: stamp(t), frame_id: "camera" }, height: mode === "empty" ? 0 : H, width: mode === "empty" ? 0 : W, encoding: enc, is_bigendian: 0, step, data };
+  return {
+    header: { stamp: stamp(t), frame_id: "camera" },
+    height: mode === "empty" ? 0 : H,
+    width: mode === "empty" ? 0 : W,
+    encoding: enc,
+    is_bigendian: 0,
+    step,
+    data,
+  };
 }
 node.createTimer(BigInt(Math.round(1e9 / cfg.imageHz)), () => {
   const t = now();
@@ -207,14 +272,27 @@ node.createTimer(BigInt(Math.round(1e9 / cfg.jointHz)), () => {
     nm.splice(2, 1);
     pos.splice(2, 1);
   }
-  jointPub.publish({ header: { stamp: stamp(t), frame_id: "" }, name: nm, position: pos, velocity: [], effort: [] } as never);
+  jointPub.publish({
+    header: { stamp: stamp(t), frame_id: "" },
+    name: nm,
+    position: pos,
+    velocity: [],
+    effort: [],
+  } as never);
 });
-node.createSubscription("trajectory_msgs/msg/JointTrajectory", emb.gripper.command.replace(/^\//, ""), { qos: reliable(10) }, (m: rclnodejs.trajectory_msgs.msg.JointTrajectory) => {
-  const p = m.points.at(-1)?.positions[0];
-  if (p !== undefined && Number.isFinite(p)) gripper = p;
-});
+node.createSubscription(
+  "trajectory_msgs/msg/JointTrajectory",
+  emb.gripper.command.replace(/^\//, ""),
+  { qos: reliable(10) },
+  (m: rclnodejs.trajectory_msgs.msg.JointTrajectory) => {
+    const p = m.points.at(-1)?.positions[0];
+    if (p !== undefined && Number.isFinite(p)) gripper = p;
+  },
+);
 
-const instructionPub = node.createPublisher("std_msgs/msg/String", "blm/instruction", { qos: reliable(1, true) });
+const instructionPub = node.createPublisher("std_msgs/msg/String", "blm/instruction", {
+  qos: reliable(1, true),
+});
 const estopPub = node.createPublisher("std_msgs/msg/Bool", "blm/estop", { qos: reliable(10) });
 const successPub = node.createPublisher("std_msgs/msg/Bool", "sim/success", { qos: reliable(10) });
 const lifecycle = node.createClient("lifecycle_msgs/srv/ChangeState", "blm/change_state");
@@ -238,17 +316,26 @@ async function handle(c: Record<string, unknown>): Promise<void> {
       if (c.joints) jointMode = c.joints as JointMode;
       return out({ event: "ok", cmd: c.cmd, t });
     case "lifecycle": {
-      if (!(await lifecycle.waitForService(5000))) return out({ event: "lifecycle", success: false, reason: "no service" });
-      const r = await lifecycle.sendRequestAsync({ transition: { id: Number(c.id), label: "" } } as never, { timeout: 5000 });
+      if (!(await lifecycle.waitForService(5000)))
+        return out({ event: "lifecycle", success: false, reason: "no service" });
+      const r = await lifecycle.sendRequestAsync(
+        { transition: { id: Number(c.id), label: "" } } as never,
+        { timeout: 5000 },
+      );
       return out({ event: "lifecycle", success: (r as { success: boolean }).success, t });
     }
     case "execute": {
       await execute.waitForServer(5000);
-      goal = await execute.sendGoal({ instruction: String(c.instruction), timeout: Number(c.timeout ?? 0) } as never);
+      goal = await execute.sendGoal({
+        instruction: String(c.instruction),
+        timeout: Number(c.timeout ?? 0),
+      } as never);
       out({ event: "goal", accepted: goal.isAccepted(), t });
       if (goal.isAccepted()) {
         const g = goal;
-        void g.getResult().then((r) => out({ event: "result", status: g.status, result: r, t: now() }));
+        void g
+          .getResult()
+          .then((r) => out({ event: "result", status: g.status, result: r, t: now() }));
       }
       return;
     }
@@ -256,7 +343,20 @@ async function handle(c: Record<string, unknown>): Promise<void> {
       if (goal) await goal.cancelGoal();
       return out({ event: "ok", cmd: c.cmd, t });
     case "reset":
-      Object.assign(stats, { intents: 0, chunks: 0, trajectories: 0, states: 0, diagnostics: 0, maxMove: 0, violations: [], errorCodes: [], modes: [], chunkSourceStamps: [], trajectoryTimes: [], intentInstructions: [] });
+      Object.assign(stats, {
+        intents: 0,
+        chunks: 0,
+        trajectories: 0,
+        states: 0,
+        diagnostics: 0,
+        maxMove: 0,
+        violations: [],
+        errorCodes: [],
+        modes: [],
+        chunkSourceStamps: [],
+        trajectoryTimes: [],
+        intentInstructions: [],
+      });
       for (let j = 0; j < n; j++) home[j] = q[j]!;
       return out({ event: "reset", t });
     case "stamps":
@@ -281,7 +381,9 @@ async function handle(c: Record<string, unknown>): Promise<void> {
 
 createInterface({ input: process.stdin }).on("line", (line) => {
   if (!line.trim()) return;
-  handle(JSON.parse(line) as Record<string, unknown>).catch((e: Error) => out({ event: "error", message: e.message }));
+  handle(JSON.parse(line) as Record<string, unknown>).catch((e: Error) =>
+    out({ event: "error", message: e.message }),
+  );
 });
 node.spin();
 out({ event: "ready", t: now() });

@@ -23,7 +23,16 @@ export interface DriverStats {
   states: number;
   modes: string[];
   errorCodes: string[];
-  lastState: { mode: string; code: string; message: string; control_rate_hz: number; chunk_rate_hz: number; intent_rate_hz: number; provider: string; instruction: string } | null;
+  lastState: {
+    mode: string;
+    code: string;
+    message: string;
+    control_rate_hz: number;
+    chunk_rate_hz: number;
+    intent_rate_hz: number;
+    provider: string;
+    instruction: string;
+  } | null;
   diagnostics: number;
   diagnosticNames: string[];
   diagValues: Record<string, string>;
@@ -37,7 +46,10 @@ export function uniqueNamespace(tag: string): string {
 }
 
 export function startAgent(args: string[]): Peer {
-  return new Peer(process.execPath, ["bin/blm-agent.js", ...args], { ...process.env, BLM_LOG_LEVEL: process.env.BLM_LOG_LEVEL ?? "warn" });
+  return new Peer(process.execPath, ["bin/blm-agent.js", ...args], {
+    ...process.env,
+    BLM_LOG_LEVEL: process.env.BLM_LOG_LEVEL ?? "warn",
+  });
 }
 
 export async function agentReady(p: Peer, timeoutMs = 60_000): Promise<void> {
@@ -58,8 +70,20 @@ export interface DriverConfig {
 export class Driver {
   readonly peer: Peer;
   constructor(cfg: DriverConfig) {
-    const full = { cameras: ["front", "wrist"], width: 64, height: 48, imageHz: 15, jointHz: 100, ...cfg };
-    this.peer = new Peer(process.execPath, ["--import", "tsx", "tests/support/agent-driver.ts", JSON.stringify(full)], process.env, { stdin: true });
+    const full = {
+      cameras: ["front", "wrist"],
+      width: 64,
+      height: 48,
+      imageHz: 15,
+      jointHz: 100,
+      ...cfg,
+    };
+    this.peer = new Peer(
+      process.execPath,
+      ["--import", "tsx", "tests/support/agent-driver.ts", JSON.stringify(full)],
+      process.env,
+      { stdin: true },
+    );
   }
 
   async ready(timeoutMs = 60_000): Promise<void> {
@@ -67,7 +91,11 @@ export class Driver {
   }
 
   /** Sends a command and returns the first reply event of the given kind. */
-  async cmd<T = Record<string, unknown>>(c: Record<string, unknown>, reply = "ok", timeoutMs = 15_000): Promise<T> {
+  async cmd<T = Record<string, unknown>>(
+    c: Record<string, unknown>,
+    reply = "ok",
+    timeoutMs = 15_000,
+  ): Promise<T> {
     this.peer.send(JSON.stringify(c));
     const line = await this.peer.nextLine((l) => l.includes(`"event":"${reply}"`), timeoutMs);
     return JSON.parse(line) as T;
@@ -78,11 +106,18 @@ export class Driver {
   }
 
   /** Polls stats until `pred` holds; throws with the last stats after the timeout. */
-  async until(pred: (s: DriverStats) => boolean, timeoutMs: number, since?: number): Promise<DriverStats> {
+  async until(
+    pred: (s: DriverStats) => boolean,
+    timeoutMs: number,
+    since?: number,
+  ): Promise<DriverStats> {
     const deadline = Date.now() + timeoutMs;
     let s = await this.stats(since);
     while (!pred(s)) {
-      if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last stats: ${JSON.stringify(s)}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `condition not met within ${timeoutMs} ms; last stats: ${JSON.stringify(s)}`,
+        );
       await new Promise((r) => setTimeout(r, 200));
       s = await this.stats(since);
     }
@@ -96,7 +131,16 @@ export class Driver {
 
 /** The agent's ROS arguments for one test namespace. */
 export function agentArgs(ns: string, embodiment: string, extra: string[] = []): string[] {
-  return ["--ros-args", "-r", `__ns:=${ns}`, "-p", `embodiment:=${embodiment}`, "-p", "trajectory_topic:=arm_controller/joint_trajectory", ...extra];
+  return [
+    "--ros-args",
+    "-r",
+    `__ns:=${ns}`,
+    "-p",
+    `embodiment:=${embodiment}`,
+    "-p",
+    "trajectory_topic:=arm_controller/joint_trajectory",
+    ...extra,
+  ];
 }
 
 export const TRAJECTORY_TOPIC = "arm_controller/joint_trajectory";

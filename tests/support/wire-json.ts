@@ -26,7 +26,8 @@ export function fromWireJson(value: WireJson): unknown {
   if (Array.isArray(value)) return value.map(fromWireJson);
   if (value !== null && typeof value === "object") {
     const bytes = value["$bytes"];
-    if (typeof bytes === "string" && Object.keys(value).length === 1) return Buffer.from(bytes, "base64");
+    if (typeof bytes === "string" && Object.keys(value).length === 1)
+      return Buffer.from(bytes, "base64");
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) out[k] = fromWireJson(v);
     return out;

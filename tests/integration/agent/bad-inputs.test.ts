@@ -5,7 +5,14 @@
  * input and waits for the agent to recover before the next case.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Driver, TRAJECTORY_TOPIC, agentArgs, agentReady, startAgent, uniqueNamespace } from "../../support/agent.ts";
+import {
+  Driver,
+  TRAJECTORY_TOPIC,
+  agentArgs,
+  agentReady,
+  startAgent,
+  uniqueNamespace,
+} from "../../support/agent.ts";
 import type { Peer } from "../../support/processes.ts";
 
 const ns = uniqueNamespace("bad");
@@ -38,7 +45,16 @@ async function fault(set: Record<string, unknown>, code: string) {
 }
 
 beforeAll(async () => {
-  agent = startAgent(agentArgs(ns, "panda", ["-p", "image_timeout_s:=0.5", "-p", "joint_state_timeout_s:=0.2", "-p", "intent_period_s:=1.0"]));
+  agent = startAgent(
+    agentArgs(ns, "panda", [
+      "-p",
+      "image_timeout_s:=0.5",
+      "-p",
+      "joint_state_timeout_s:=0.2",
+      "-p",
+      "intent_period_s:=1.0",
+    ]),
+  );
   d = new Driver({ embodiment: "panda", ns, trajectoryTopic: TRAJECTORY_TOPIC });
   await Promise.all([agentReady(agent), d.ready()]);
   await activate();
@@ -83,7 +99,11 @@ describe("bad inputs put the agent in a named error and build nothing from the b
     await d.cmd({ cmd: "instruction", text: "x".repeat(600) });
     // A limiting condition (if any) takes AgentState's error field; the rejection is then the brain's last error.
     const s = await d.until(
-      (x) => x.errorCodes.includes("E_INSTRUCTION") || Object.entries(x.diagValues).some(([k, v]) => k.endsWith("brain/last_error") && v.startsWith("E_INSTRUCTION")),
+      (x) =>
+        x.errorCodes.includes("E_INSTRUCTION") ||
+        Object.entries(x.diagValues).some(
+          ([k, v]) => k.endsWith("brain/last_error") && v.startsWith("E_INSTRUCTION"),
+        ),
       8000,
     );
     expect(s.lastState?.instruction).toBe("push the cube to the goal");
@@ -104,12 +124,20 @@ describe("bad inputs put the agent in a named error and build nothing from the b
     for (let j = 0; j < q0.length; j++) expect(Math.abs(s.q[j]! - q0[j]!)).toBeLessThan(0.02);
     const before = (await d.cmd<{ t: number }>({ cmd: "reset" }, "reset")).t;
     await activate();
-    await d.until((x) => x.chunksSince > 2 && (x.lastState?.mode === "tracking" || x.lastState?.mode === "ramp_in"), 10_000, before);
+    await d.until(
+      (x) =>
+        x.chunksSince > 2 && (x.lastState?.mode === "tracking" || x.lastState?.mode === "ramp_in"),
+      10_000,
+      before,
+    );
   }, 40_000);
 
   it("an Execute goal that is cancelled ends 'cancelled' and stops motion", async () => {
     await healthy();
-    const g = await d.cmd<{ accepted: boolean }>({ cmd: "execute", instruction: "lift the peg upright", timeout: 30 }, "goal");
+    const g = await d.cmd<{ accepted: boolean }>(
+      { cmd: "execute", instruction: "lift the peg upright", timeout: 30 },
+      "goal",
+    );
     expect(g.accepted).toBe(true);
     await d.until((x) => x.intentInstructions.includes("lift the peg upright"), 10_000);
     await d.sleep(500);
@@ -127,9 +155,14 @@ describe("bad inputs put the agent in a named error and build nothing from the b
   }, 40_000);
 
   it("an Execute goal ends on success reported on the success topic... or says it has none", async () => {
-    const g = await d.cmd<{ accepted: boolean }>({ cmd: "execute", instruction: "pick up the cube", timeout: 1.5 }, "goal");
+    const g = await d.cmd<{ accepted: boolean }>(
+      { cmd: "execute", instruction: "pick up the cube", timeout: 1.5 },
+      "goal",
+    );
     expect(g.accepted).toBe(true);
-    const r = JSON.parse(await d.peer.nextLine((l) => l.includes('"event":"result"'), 10_000)) as { result: { message: string } };
+    const r = JSON.parse(await d.peer.nextLine((l) => l.includes('"event":"result"'), 10_000)) as {
+      result: { message: string };
+    };
     expect(r.result.message).toBe("timeout (no success_topic configured)");
   }, 30_000);
 });

@@ -9,7 +9,14 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Driver, TRAJECTORY_TOPIC, agentArgs, agentReady, startAgent, uniqueNamespace } from "../../support/agent.ts";
+import {
+  Driver,
+  TRAJECTORY_TOPIC,
+  agentArgs,
+  agentReady,
+  startAgent,
+  uniqueNamespace,
+} from "../../support/agent.ts";
 import type { Peer } from "../../support/processes.ts";
 
 const peers: Peer[] = [];
@@ -49,16 +56,32 @@ describe("the composed agent drives every embodiment", () => {
     it(`${pair.join(" and ")}: intents, chunks and limit-respecting trajectories at about the configured rates, and the arm moves`, async () => {
       const paramsFile = path.join(mkdtempSync(path.join(tmpdir(), "blm-params-")), "params.yaml");
       // One arm reads its rates from a params file, the other from -p overrides.
-      writeFileSync(paramsFile, "/**:\n  ros__parameters:\n    chunk_rate_hz: 8.0\n    control_rate_hz: 50\n    intent_period_s: 1.0\n");
+      writeFileSync(
+        paramsFile,
+        "/**:\n  ros__parameters:\n    chunk_rate_hz: 8.0\n    control_rate_hz: 50\n    intent_period_s: 1.0\n",
+      );
       const results = await Promise.all([
         drive(pair[0], ["--params-file", paramsFile, "-p", "joint_state_timeout_s:=0.5"]),
-        drive(pair[1], ["-p", "chunk_rate_hz:=8.0", "-p", "control_rate_hz:=50.0", "-p", "intent_period_s:=1.0", "-p", "joint_state_timeout_s:=0.5"]),
+        drive(pair[1], [
+          "-p",
+          "chunk_rate_hz:=8.0",
+          "-p",
+          "control_rate_hz:=50.0",
+          "-p",
+          "intent_period_s:=1.0",
+          "-p",
+          "joint_state_timeout_s:=0.5",
+        ]),
       ]);
       for (const [i, { s, span }] of results.entries()) {
         const arm = pair[i]!;
-        console.info(`${arm}: ${s.trajectories} trajectories, ${s.chunks} chunks, ${s.intents} intents in ${span.toFixed(2)} s; moved ${s.maxMove.toFixed(3)} rad; state ${JSON.stringify(s.lastState)}`);
+        console.info(
+          `${arm}: ${s.trajectories} trajectories, ${s.chunks} chunks, ${s.intents} intents in ${span.toFixed(2)} s; moved ${s.maxMove.toFixed(3)} rad; state ${JSON.stringify(s.lastState)}`,
+        );
         expect(s.violations, arm).toEqual([]);
-        expect(s.namesOk && s.orderOk && s.limitsOk && s.finiteOk && s.chunkNamesOk, arm).toBe(true);
+        expect(s.namesOk && s.orderOk && s.limitsOk && s.finiteOk && s.chunkNamesOk, arm).toBe(
+          true,
+        );
         // 50 Hz control, 8 Hz chunks, 1 Hz intents over ~3 s: loose bounds (counts, not timing).
         expect(s.trajectories / span, arm).toBeGreaterThan(10); // 2 loaded cores: counts, loosely
         expect(s.trajectories / span, arm).toBeLessThan(60);
@@ -68,7 +91,10 @@ describe("the composed agent drives every embodiment", () => {
         expect(s.lastState?.provider).toBe("cpu");
         expect(s.diagnosticNames.some((n) => n.endsWith("blm_agent: controller"))).toBe(true);
         // DESIGN decision 15: the arm must actually move (a controller that only holds fails here).
-        expect(s.maxMove, `${arm} did not move; state ${JSON.stringify(s.lastState)}`).toBeGreaterThan(0.01);
+        expect(
+          s.maxMove,
+          `${arm} did not move; state ${JSON.stringify(s.lastState)}`,
+        ).toBeGreaterThan(0.01);
         expect(["tracking", "ramp_in"]).toContain(s.lastState?.mode);
       }
     }, 90_000);

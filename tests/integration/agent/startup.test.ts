@@ -4,7 +4,13 @@
  * arm through topics.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { Driver, TRAJECTORY_TOPIC, agentReady, startAgent, uniqueNamespace } from "../../support/agent.ts";
+import {
+  Driver,
+  TRAJECTORY_TOPIC,
+  agentReady,
+  startAgent,
+  uniqueNamespace,
+} from "../../support/agent.ts";
 import type { Peer } from "../../support/processes.ts";
 
 const peers: Peer[] = [];
@@ -38,16 +44,41 @@ describe("start-up errors", () => {
 describe("the nodes as separate processes", () => {
   it("observer, brain, policy and controller talk through topics and move the arm", async () => {
     const ns = uniqueNamespace("split");
-    const common = ["--ros-args", "-r", `__ns:=${ns}`, "-p", "embodiment:=xarm6", "-p", `trajectory_topic:=${TRAJECTORY_TOPIC}`, "-p", "autostart:=true", "-p", "joint_state_timeout_s:=0.5"];
-    const nodes = ["observer", "brain", "policy", "controller"].map((role) => startAgent([role, ...common]));
+    const common = [
+      "--ros-args",
+      "-r",
+      `__ns:=${ns}`,
+      "-p",
+      "embodiment:=xarm6",
+      "-p",
+      `trajectory_topic:=${TRAJECTORY_TOPIC}`,
+      "-p",
+      "autostart:=true",
+      "-p",
+      "joint_state_timeout_s:=0.5",
+    ];
+    const nodes = ["observer", "brain", "policy", "controller"].map((role) =>
+      startAgent([role, ...common]),
+    );
     const driver = new Driver({ embodiment: "xarm6", ns, trajectoryTopic: TRAJECTORY_TOPIC });
     peers.push(...nodes, driver.peer);
     await Promise.all([...nodes.map((n) => agentReady(n)), driver.ready()]);
     await driver.cmd({ cmd: "instruction", text: "pull the cube" });
-    const s = await driver.until((x) => x.trajectories > 50 && x.chunks > 5 && x.intents > 0, 30_000);
+    const s = await driver.until(
+      (x) => x.trajectories > 50 && x.chunks > 5 && x.intents > 0,
+      30_000,
+    );
     expect(s.namesOk && s.orderOk && s.limitsOk && s.chunkNamesOk).toBe(true);
-    for (const role of ["blm_observer: observer", "blm_brain: brain", "blm_policy: policy", "blm_controller: controller"])
-      expect(s.diagnosticNames.some((n) => n.endsWith(role)), role).toBe(true);
+    for (const role of [
+      "blm_observer: observer",
+      "blm_brain: brain",
+      "blm_policy: policy",
+      "blm_controller: controller",
+    ])
+      expect(
+        s.diagnosticNames.some((n) => n.endsWith(role)),
+        role,
+      ).toBe(true);
     const moved = await driver.until((x) => x.maxMove > 0.01, 10_000).catch((e: Error) => e);
     expect(moved instanceof Error ? moved.message.slice(0, 600) : "moved").toBe("moved");
   }, 90_000);

@@ -13,10 +13,19 @@ describe("parameterSpecs", () => {
     expect(by.control_rate_hz).toMatchObject({ type: "double", range: { from: 0, to: 1000 } });
     expect(by.denoise_steps).toMatchObject({ type: "integer", range: { from: 1, to: 100 } });
     expect(by.cameras).toMatchObject({ type: "string_array", default: ["front", "wrist"] });
-    expect(by.embodiment).toMatchObject({ type: "string", required: true, choices: ["panda", "xarm6", "xarm7", "widowx_ai"] });
+    expect(by.embodiment).toMatchObject({
+      type: "string",
+      required: true,
+      choices: ["panda", "xarm6", "xarm7", "widowx_ai"],
+    });
     expect(by.use_sim_time).toMatchObject({ type: "bool", default: false });
   });
   it("only velocity_scale and dry_run are writable at run time", () => {
-    expect(specs.filter((s) => !s.readOnly).map((s) => s.name).sort()).toEqual(["dry_run", "velocity_scale"]);
+    expect(
+      specs
+        .filter((s) => !s.readOnly)
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(["dry_run", "velocity_scale"]);
   });
 });

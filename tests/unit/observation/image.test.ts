@@ -12,7 +12,13 @@ const img = (encoding: string, w = 4, h = 3, ch = 3, step = w * ch, bytes = step
 });
 
 describe("checkImage", () => {
-  for (const [enc, ch] of [["rgb8", 3], ["bgr8", 3], ["rgba8", 4], ["bgra8", 4], ["mono8", 1]] as const) {
+  for (const [enc, ch] of [
+    ["rgb8", 3],
+    ["bgr8", 3],
+    ["rgba8", 4],
+    ["bgra8", 4],
+    ["mono8", 1],
+  ] as const) {
     it(`accepts ${enc}`, () => {
       const r = checkImage("front", img(enc, 4, 3, ch));
       expect(r.ok).toBe(true);
@@ -41,7 +47,13 @@ describe("checkImage", () => {
     expect(!r.ok && r.error.code).toBe("E_IMAGE_SIZE");
   });
   it("rejects an empty image", () => {
-    const r = checkImage("front", { width: 0, height: 0, encoding: "rgb8", step: 0, data: new Uint8Array(0) });
+    const r = checkImage("front", {
+      width: 0,
+      height: 0,
+      encoding: "rgb8",
+      step: 0,
+      data: new Uint8Array(0),
+    });
     expect(!r.ok && r.error.code).toBe("E_IMAGE_EMPTY");
   });
   it("rejects a size other than the expected one", () => {
@@ -49,21 +61,40 @@ describe("checkImage", () => {
     expect(!r.ok && r.error.code).toBe("E_IMAGE_SIZE");
   });
   it("converts bgr8 and mono8 to rgb8", () => {
-    const bgr = { width: 1, height: 1, encoding: "bgr8" as const, step: 3, data: Uint8Array.of(1, 2, 3) };
+    const bgr = {
+      width: 1,
+      height: 1,
+      encoding: "bgr8" as const,
+      step: 3,
+      data: Uint8Array.of(1, 2, 3),
+    };
     expect(Array.from(toRgb8(bgr).data)).toEqual([3, 2, 1]);
-    const mono = { width: 2, height: 1, encoding: "mono8" as const, step: 2, data: Uint8Array.of(7, 9) };
+    const mono = {
+      width: 2,
+      height: 1,
+      encoding: "mono8" as const,
+      step: 2,
+      data: Uint8Array.of(7, 9),
+    };
     expect(Array.from(toRgb8(mono).data)).toEqual([7, 7, 7, 9, 9, 9]);
   });
 });
 
 describe("decodeCompressed", () => {
-  const w = 16, h = 8;
+  const w = 16,
+    h = 8;
   const rgba = new Uint8Array(w * h * 4).map((_, i) => (i % 4 === 3 ? 255 : (i * 7) & 0xff));
   it("decodes jpeg to rgba8 of the right size", () => {
     const data = jpeg.encode({ data: Buffer.from(rgba), width: w, height: h }, 90).data;
     const r = decodeCompressed("front", { format: "jpeg", data: new Uint8Array(data) });
     expect(r.ok).toBe(true);
-    if (r.ok) expect([r.value.width, r.value.height, r.value.encoding, r.value.data.length]).toEqual([w, h, "rgba8", w * h * 4]);
+    if (r.ok)
+      expect([r.value.width, r.value.height, r.value.encoding, r.value.data.length]).toEqual([
+        w,
+        h,
+        "rgba8",
+        w * h * 4,
+      ]);
   });
   it("decodes png exactly", () => {
     const png = new PNG({ width: w, height: h });

@@ -48,7 +48,10 @@ describe("JointStateMatcher", () => {
   it("rejects non-finite velocities", () => {
     const vel = names.map(() => 0);
     vel[2] = NaN;
-    const r = new JointStateMatcher(emb).match({ name: names, position: emb.home, velocity: vel }, 1);
+    const r = new JointStateMatcher(emb).match(
+      { name: names, position: emb.home, velocity: vel },
+      1,
+    );
     expect(!r.ok && r.error.code).toBe("E_JOINT_NONFINITE");
   });
   it("keeps the last gripper reading when a message lacks it", () => {

@@ -1,15 +1,25 @@
 import { describe, expect, it } from "vitest";
 import { loadEmbodiment } from "../../../embodiments/registry.ts";
 import { fail, ok, unwrap } from "../../../lib/errors.ts";
-import { JointStateMatcher, ObservationStore, checkImage, type Problem } from "../../../lib/observation/index.ts";
+import {
+  JointStateMatcher,
+  ObservationStore,
+  checkImage,
+  type Problem,
+} from "../../../lib/observation/index.ts";
 
 const emb = unwrap(loadEmbodiment("xarm6"));
 const names = emb.joints.map((j) => j.name);
-const good = () => checkImage("front", { width: 2, height: 2, encoding: "rgb8", step: 6, data: new Uint8Array(12) });
-const joints = (t: number) => new JointStateMatcher(emb).match({ name: names, position: emb.home }, t);
+const good = () =>
+  checkImage("front", { width: 2, height: 2, encoding: "rgb8", step: 6, data: new Uint8Array(12) });
+const joints = (t: number) =>
+  new JointStateMatcher(emb).match({ name: names, position: emb.home }, t);
 
 function store() {
-  const s = new ObservationStore(["front", "wrist"], { imageTimeoutSec: 0.5, jointTimeoutSec: 0.2 });
+  const s = new ObservationStore(["front", "wrist"], {
+    imageTimeoutSec: 0.5,
+    jointTimeoutSec: 0.2,
+  });
   const problems: Problem[] = [];
   s.problems$.subscribe((p) => problems.push(p));
   return { s, problems };
@@ -31,7 +41,13 @@ describe("ObservationStore", () => {
     s.putImage("front", good(), 1);
     s.putImage("wrist", good(), 1);
     s.putJoints(joints(1));
-    const bad = checkImage("wrist", { width: 2, height: 2, encoding: "rgb8", step: 5, data: new Uint8Array(12) });
+    const bad = checkImage("wrist", {
+      width: 2,
+      height: 2,
+      encoding: "rgb8",
+      step: 5,
+      data: new Uint8Array(12),
+    });
     s.putImage("wrist", bad, 1.05);
     s.putImage("wrist", bad, 1.1);
     const r = s.snapshot(1.1);
@@ -62,7 +78,11 @@ describe("ObservationStore", () => {
     expect(s.latestJoints).toBeNull();
   });
   it("a controller-only store needs only the joints", () => {
-    const s = new ObservationStore([], { imageTimeoutSec: 0.5, jointTimeoutSec: 0.2, requireImages: false });
+    const s = new ObservationStore([], {
+      imageTimeoutSec: 0.5,
+      jointTimeoutSec: 0.2,
+      requireImages: false,
+    });
     s.putJoints(joints(1));
     expect(s.check(1.1)).toBeNull();
     expect(s.putImage("front", ok(unwrap(good())), 1)).toBeUndefined();
