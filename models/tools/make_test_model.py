@@ -1,6 +1,6 @@
 """Generate the seeded test model folder (models/test-tiny) and its parity fixtures.
 
-    /work/main/.ros/venv/bin/python models/tools/make_test_model.py [--out models/test-tiny] [--steps 400]
+    /work/main/.ros/venv/bin/python models/tools/make_test_model.py [--out models/test-tiny] [--steps 2500]
 
 Writes backbone.onnx, intent_bridge.onnx, denoiser.onnx, manifest.json and fixtures/parity.json.
 The fixtures carry every input, including the noise tensors (DESIGN decision 15), and PyTorch's
@@ -21,19 +21,30 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from blm_tools.config import ModelConfig  # noqa: E402
+from blm_tools.config import HeadConfig, ModelConfig  # noqa: E402
 from blm_tools.embodiments import ARMS  # noqa: E402
 from blm_tools.export import (  # noqa: E402
     Model,
     denormalize,
     export_graphs,
     normalize,
+    image_spec,
     preprocess_same_size,
     tokenize,
+    tokenizer_spec,
     write_manifest,
 )
 from blm_tools.modules import euler_sample  # noqa: E402
-from blm_tools.train import train_head  # noqa: E402
+from blm_tools.train import Task, train_head  # noqa: E402
+
+INSTRUCTIONS = (
+    "pick up the red cube",
+    "push the green block to the left",
+    "open the drawer",
+    "stack the blue cube on the red cube",
+    "move the arm to the right",
+    "put the cube in the bowl",
+)
 
 
 def b64(a: np.ndarray) -> dict:
@@ -136,6 +147,58 @@ def make_fixtures(model: Model, manifest: dict, seed: int) -> dict:
     return fixture
 
 
+def intent_bank(model: Model, n: int, seed: int) -> torch.Tensor:
+    """[n, n_intent, d_intent]: what the (fixed, untrained) stand-in backbone and bridge produce
+    for random camera images and a few instructions; the head trains on these next to Gaussian intents."""
+    cfg = model.cfg
+    c = cfg.backbone
+    rng = np.random.default_rng(seed)
+    tok, img = tokenizer_spec(cfg), image_spec(cfg)
+    out = []
+    with torch.no_grad():
+        for i in range(0, n, 64):
+            b = min(64, n - i)
+            images = rng.integers(0, 256, size=(b, c.n_cameras, c.image_size, c.image_size, 3), dtype=np.uint8)
+            pixels = np.stack([preprocess_same_size(x, img) for x in images])
+            ids, mask = zip(*(tokenize(INSTRUCTIONS[rng.integers(len(INSTRUCTIONS))], tok) for _ in range(b)))
+            hidden, hmask = model.backbone(
+                torch.from_numpy(pixels), torch.from_numpy(np.stack(ids)), torch.from_numpy(np.stack(mask))
+            )
+            out.append(model.bridge(hidden, hmask))
+    return torch.cat(out)
+
+
+def smoothness_report(model: Model, manifest: dict, seed: int, intents: torch.Tensor, n: int = 96) -> dict:
+    """Per arm and step count: the largest per-step joint change as a fraction of velocity limit × dt,
+    the largest |first point - state| (rad) and the smallest largest-joint motion over the horizon (rad),
+    from states near home and across the statistics' range, with bridge intents."""
+    cfg = model.cfg
+    task = Task(cfg)
+    g = torch.Generator().manual_seed(seed)
+    dt = manifest["policy"]["action_dt"]
+    report: dict = {}
+    for e, arm in enumerate(ARMS):
+        emb = torch.full((n,), e)
+        nj = arm.dims - 1
+        near = task.norm(task.home[emb] + 0.4 * (torch.rand(n, task.dims, generator=g) - 0.5), emb).clamp(-1, 1)
+        wide = torch.rand(n, task.dims, generator=g) * 1.8 - 0.9
+        s_norm = torch.where((torch.arange(n) < n // 2)[:, None], near, wide) * task.used[emb]
+        s_units = task.denorm(s_norm, emb)[:, : arm.dims]
+        state = task.scatter(s_norm, task.s_idx, emb, cfg.head.state_dim)
+        intent = intents[torch.randint(0, intents.shape[0], (n,), generator=g)]
+        vdt = torch.tensor(arm.velocity) * dt
+        for steps in (1, 4, 10):
+            noise = torch.randn(n, cfg.head.horizon, cfg.head.action_dim, generator=g)
+            x = euler_sample(model.head, noise, state, emb, intent, steps)[:, :, list(arm.action_indices)]
+            q = torch.from_numpy(denormalize(x.numpy(), manifest["embodiments"][arm.name]["action"]["normalization"]))
+            q = q[:, :, :nj].double()
+            step = ((q[:, 1:] - q[:, :-1]).abs() / vdt).max().item()
+            jump = (q[:, 0] - s_units[:, :nj]).abs().max().item()
+            move = (q[:, -1] - s_units[:, :nj]).abs().max(1).values.min().item()
+            report[f"{arm.name}/{steps}"] = {"step_over_vdt": round(step, 4), "jump_rad": round(jump, 4), "min_move_rad": round(move, 4)}
+    return report
+
+
 def check_bounds(model: Model, manifest: dict, seed: int, n: int = 64) -> float:
     """Fraction of normalized outputs inside [-1, 1] (before the runtime's clip) on random inputs."""
     cfg = model.cfg
@@ -157,14 +220,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "test-tiny")
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--steps", type=int, default=400, help="training steps of the synthetic task")
+    ap.add_argument("--steps", type=int, default=2500, help="training steps of the synthetic task")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # tiny weights late in training: denormals slow the CPU down many-fold
     torch.manual_seed(args.seed)
-    cfg = ModelConfig()
+    cfg = ModelConfig(head=HeadConfig(prediction="sample"))
     model = Model(cfg)
-    train_head(model.head, cfg, args.steps, args.seed)
+    model.eval()
+    bank = intent_bank(model, 1024, args.seed)
+    train_head(model.head, cfg, args.steps, args.seed, intent_bank=bank)
     model.eval()
     paths = export_graphs(model, args.out)
     manifest = write_manifest(
@@ -177,6 +243,10 @@ def main() -> None:
     )
     print(f"onnxruntime vs torch, batch 3: max abs diff {ort_roundtrip(args.out, model):.2e}")
     print(f"normalized outputs inside [-1, 1] before clipping: {check_bounds(model, manifest, args.seed):.4f}")
+    report = smoothness_report(model, manifest, args.seed, intent_bank(model, 64, args.seed + 1))
+    for key, r in report.items():
+        print(f"{key:14s} per-step change / (v·dt) {r['step_over_vdt']:.3f}  first-point jump {r['jump_rad']:.3f} rad  "
+              f"smallest motion {r['min_move_rad']:.3f} rad")
     fixtures = make_fixtures(model, manifest, args.seed)
     (args.out / "fixtures").mkdir(exist_ok=True)
     (args.out / "fixtures" / "parity.json").write_text(json.dumps(fixtures, indent=1) + "\n")

@@ -55,6 +55,12 @@ class HeadConfig:
     n_layers: int = 2
     enc_hidden: int = 48  # per-embodiment encoder/decoder hidden size
     time_scale: float = 1000.0  # flow time t in [0, 1] is scaled by this before the sinusoidal embedding
+    # What the action decoder predicts. "velocity" (GR00T): v = action - noise, the graph's output as
+    # is. "sample": the clean chunk a, as the state (through a learned per-embodiment state->action
+    # map) plus the decoder's offset, with the noisy actions entering the encoder scaled by t (at
+    # t = 0 they carry nothing about a); the graph returns v = (a - x_t) / (1 - t), the velocity of
+    # the linear path through x_t that ends at a, so the graph's contract is the same.
+    prediction: str = "velocity"
 
 
 @dataclass

@@ -29,6 +29,8 @@ class Arm:
     gripper_range: tuple[float, float]  # in gripper_value units
     state_indices: tuple[int, ...]  # joints then gripper, in the padded state vector
     action_indices: tuple[int, ...]  # joints then gripper, in the padded action vector
+    home: tuple[float, ...]  # the home configuration (arm joints)
+    velocity: tuple[float, ...]  # joint velocity limits (rad/s)
 
     @property
     def dims(self) -> int:
@@ -55,27 +57,34 @@ def load_arm(name: str, model_id: int, root: Path = EMBODIMENTS_DIR) -> Arm:
         gripper_range=(lo, hi),
         state_indices=tuple(m["state_indices"]),
         action_indices=tuple(m["action_indices"]),
+        home=tuple(float(x) for x in d["home"]),
+        velocity=tuple(float(j["velocity"]) for j in d["joints"]),
     )
 
 
 ARMS: tuple[Arm, ...] = tuple(load_arm(n, i) for i, n in enumerate(NAMES))
 
 
-def stats_range(arm: Arm, margin: float = 0.05) -> tuple[list[float], list[float]]:
+# Half-width (rad) of the joint range around home that the test model's statistics cover.
+REACH = 1.5
+# Distance (rad) the statistics keep from each joint limit.
+LIMIT_MARGIN = 0.05
+
+
+def stats_range(arm: Arm, reach: float = REACH, margin: float = LIMIT_MARGIN) -> tuple[list[float], list[float]]:
     """min/max statistics (embodiment units) strictly inside the limits.
 
-    Joints with a range beyond ±π (the xArm's ±2π) are first clamped to ±π (the range a tabletop
-    task uses); every joint is then shrunk by `margin` of its range at each end, the gripper by 1 %.
-    With min/max normalization and the runtime's clip of normalized actions to [-1, 1], every
-    output lies inside the limits.
+    Each joint covers home ± `reach` rad intersected with its limits shrunk by `margin` rad (the
+    test model's operating range: a tabletop task stays near home); the gripper its whole range
+    less 1 % at each end. With min/max normalization and the runtime's clip of normalized actions
+    to [-1, 1], every output lies inside the limits. The narrower the range, the fewer radians a
+    residual error of the sampler in normalized units is worth.
     """
     lo: list[float] = []
     hi: list[float] = []
-    for a, b in zip(arm.lower, arm.upper):
-        a, b = max(a, -PI), min(b, PI)
-        m = margin * (b - a)
-        lo.append(round(a + m, 6))
-        hi.append(round(b - m, 6))
+    for a, b, h in zip(arm.lower, arm.upper, arm.home):
+        lo.append(round(max(a + margin, h - reach), 6))
+        hi.append(round(min(b - margin, h + reach), 6))
     g0, g1 = arm.gripper_range
     gm = 0.01 * (g1 - g0)
     lo.append(round(g0 + gm, 6))

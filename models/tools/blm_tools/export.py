@@ -211,6 +211,30 @@ def embodiment_entries(cfg: ModelConfig) -> dict[str, dict]:
     return out
 
 
+def image_spec(cfg: ModelConfig) -> dict:
+    return {
+        "height": cfg.backbone.image_size,
+        "width": cfg.backbone.image_size,
+        "resize": "bilinear",
+        "rescale": 1 / 255,
+        "mean": IMAGE_MEAN,
+        "std": IMAGE_STD,
+        "channel_order": "rgb",
+    }
+
+
+def tokenizer_spec(cfg: ModelConfig) -> dict:
+    return {
+        "kind": "bytes",
+        "max_length": cfg.backbone.max_text,
+        "vocab_size": cfg.backbone.vocab_size,
+        "pad_id": 0,
+        "bos_id": 1,
+        "eos_id": 2,
+        "byte_offset": 4,
+    }
+
+
 def write_manifest(model: Model, out_dir: Path, paths: dict[str, Path], name: str, description: str) -> dict:
     cfg = model.cfg
     contract = io_contract(cfg)
@@ -230,24 +254,8 @@ def write_manifest(model: Model, out_dir: Path, paths: dict[str, Path], name: st
             "hidden_dim": cfg.backbone.d,
             "cameras": CAMERAS[: cfg.backbone.n_cameras],
         },
-        "image": {
-            "height": cfg.backbone.image_size,
-            "width": cfg.backbone.image_size,
-            "resize": "bilinear",
-            "rescale": 1 / 255,
-            "mean": IMAGE_MEAN,
-            "std": IMAGE_STD,
-            "channel_order": "rgb",
-        },
-        "tokenizer": {
-            "kind": "bytes",
-            "max_length": cfg.backbone.max_text,
-            "vocab_size": cfg.backbone.vocab_size,
-            "pad_id": 0,
-            "bos_id": 1,
-            "eos_id": 2,
-            "byte_offset": 4,
-        },
+        "image": image_spec(cfg),
+        "tokenizer": tokenizer_spec(cfg),
         "intent": {"tokens": cfg.bridge.n_intent, "dim": cfg.bridge.d_intent},
         "policy": {
             "horizon": cfg.head.horizon,

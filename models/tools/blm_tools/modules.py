@@ -5,6 +5,8 @@ ONNX graphs are plain opset ops that onnxruntime runs the same on every provider
 
 Flow-matching convention (GR00T N1.5): x_t = (1 - t) * noise + t * action, t in [0, 1]; the head
 predicts the velocity v = action - noise; sampling integrates dx/dt = v from t = 0 (noise) to 1.
+With HeadConfig.prediction = "sample" the decoder predicts the clean action chunk instead and the
+exported graph returns the equivalent velocity (a - x_t) / (1 - t).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from torch.nn import functional as F
 from .config import BackboneConfig, BridgeConfig, HeadConfig
 
 MASK_NEG = -1e9  # additive bias for masked keys
+POS_MODES = 4  # cosine modes of the policy head's initial position table
+SAMPLE_MIN_REMAINING = 0.01  # prediction = "sample": smallest 1 - t the velocity divides by
 
 
 def mask_bias(mask: torch.Tensor) -> torch.Tensor:
@@ -240,13 +244,27 @@ class PolicyHead(nn.Module):
         self.action_encoder = ActionEncoder(cfg)
         self.action_decoder = CategorySpecificMlp(cfg.n_embodiments, d, cfg.enc_hidden, cfg.action_dim)
         self.time_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
-        self.pos_embed = nn.Parameter(torch.randn(cfg.horizon + 1, d) * 0.02)
+        # Learned position table, initialized N(0, 1)-sized (like GR00T's nn.Embedding) but smooth along
+        # the horizon (random mixes of the lowest cosine modes): the action tokens are told apart from
+        # the start without per-token jitter that training would have to remove.
+        k = torch.arange(cfg.horizon + 1, dtype=torch.float32)[:, None] / cfg.horizon
+        basis = torch.cos(math.pi * k * torch.arange(POS_MODES, dtype=torch.float32)[None, :])
+        self.pos_embed = nn.Parameter(basis @ torch.randn(POS_MODES, d) / math.sqrt(POS_MODES) * math.sqrt(2.0))
         self.intent_norm = nn.LayerNorm(d_intent)
         self.intent_proj = nn.Linear(d_intent, d)
         self.blocks = nn.ModuleList(DiTBlock(cfg) for _ in range(cfg.n_layers))
         self.ln_out = nn.LayerNorm(d, elementwise_affine=False)
         self.ada_out = nn.Linear(d, 2 * d)
         self.future_head = nn.Sequential(nn.Linear(d, cfg.enc_hidden), nn.GELU(), nn.Linear(cfg.enc_hidden, cfg.state_dim))
+        if cfg.prediction == "sample":
+            # state -> action skip, initialized to the shared padded layout (state slot i = action slot i)
+            self.state_skip = CategorySpecificLinear(cfg.n_embodiments, cfg.state_dim, cfg.action_dim)
+            with torch.no_grad():
+                self.state_skip.weight.zero_()
+                k = min(cfg.state_dim, cfg.action_dim)
+                self.state_skip.weight[:, range(k), range(k)] = 1.0
+        elif cfg.prediction != "velocity":
+            raise ValueError(f"prediction must be 'velocity' or 'sample', got {cfg.prediction!r}")
 
     def trunk(
         self,
@@ -258,6 +276,8 @@ class PolicyHead(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         temb = self.time_mlp(sinusoidal(flow_time * self.cfg.time_scale, self.cfg.d_model))
         s = self.state_encoder(state[:, None, :], embodiment_id)
+        if self.cfg.prediction == "sample":
+            noisy_actions = noisy_actions * flow_time[:, None, None]
         a = self.action_encoder(noisy_actions, flow_time, embodiment_id)
         x = torch.cat([s, a], dim=1) + self.pos_embed[None]
         ctx = self.intent_proj(self.intent_norm(intent))
@@ -275,12 +295,35 @@ class PolicyHead(nn.Module):
         intent: torch.Tensor,
     ) -> torch.Tensor:
         h, _ = self.trunk(noisy_actions, flow_time, state, embodiment_id, intent)
-        return self.action_decoder(h[:, 1:], embodiment_id)
+        out = self.decode(h, state, embodiment_id)
+        if self.cfg.prediction == "sample":
+            return self.sample_to_velocity(out, noisy_actions, flow_time)
+        return out
+
+    def decode(self, h: torch.Tensor, state: torch.Tensor, embodiment_id: torch.Tensor) -> torch.Tensor:
+        """The action tokens' decoder output: the velocity, or with prediction = "sample" the clean chunk."""
+        out = self.action_decoder(h[:, 1:], embodiment_id)
+        if self.cfg.prediction == "sample":
+            out = out + self.state_skip(state[:, None, :], embodiment_id)
+        return out
+
+    @staticmethod
+    def sample_to_velocity(sample: torch.Tensor, noisy_actions: torch.Tensor, flow_time: torch.Tensor) -> torch.Tensor:
+        """v = (a - x_t) / (1 - t); 1 - t is kept >= SAMPLE_MIN_REMAINING (t <= 0.99 for <= 100 Euler steps).
+
+        An Euler step of size 1 - t then lands exactly on the predicted sample, so the last step of
+        any step count returns the network's clean-chunk estimate.
+        """
+        rest = torch.clamp(1.0 - flow_time, min=SAMPLE_MIN_REMAINING)[:, None, None]
+        return (sample - noisy_actions) / rest
 
     def forward_train(self, noisy_actions, flow_time, state, embodiment_id, intent):
-        """(velocity, predicted future state): the second output exists only in training."""
+        """(decoder output, predicted future state): the second output exists only in training.
+
+        The decoder output is the velocity or, with prediction = "sample", the clean chunk.
+        """
         h, _ = self.trunk(noisy_actions, flow_time, state, embodiment_id, intent)
-        return self.action_decoder(h[:, 1:], embodiment_id), self.future_head(h[:, 0])
+        return self.decode(h, state, embodiment_id), self.future_head(h[:, 0])
 
 
 def euler_sample(

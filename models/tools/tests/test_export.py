@@ -98,3 +98,28 @@ def test_training_runs_and_lowers_the_loss():
     model = Model(TINY)
     losses = train_head(model.head, TINY, steps=30, seed=0, batch=16, log=lambda _: None)
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
+
+
+def test_sample_prediction_lands_on_the_predicted_chunk():
+    """prediction = "sample": the exported velocity (a - x_t) / (1 - t) makes the last Euler step
+    land on the network's clean-chunk estimate, for any step count."""
+    cfg = copy.deepcopy(TINY)
+    cfg.head.prediction = "sample"
+    torch.manual_seed(0)
+    head = Model(cfg).head.eval()
+    g = torch.Generator().manual_seed(2)
+    h = cfg.head
+    noise = torch.randn(2, h.horizon, h.action_dim, generator=g)
+    state = torch.rand(2, h.state_dim, generator=g) * 2 - 1
+    intent = torch.randn(2, cfg.bridge.n_intent, cfg.bridge.d_intent, generator=g)
+    emb = torch.tensor([1, 2])
+    for steps in (1, 4, 10):
+        x = noise.clone()
+        with torch.no_grad():
+            for i in range(steps - 1):
+                t = torch.full((2,), i / steps)
+                x = x + head(x, t, state, emb, intent) / steps
+            t = torch.full((2,), (steps - 1) / steps)
+            want, _ = head.forward_train(x, t, state, emb, intent)
+        got = euler_sample(head, noise, state, emb, intent, steps)
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
