@@ -13,13 +13,15 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from ..geometry import Pose
-from ..scene import LookAt, add_free_box
-from .base import Task, uniform, values
-from .push_cube import CUBE_BLUE, add_red_white_target
+from ..scene import LookAt
+from .base import values
+from .push_cube import PushCube
 
 
-class PullCube(Task):
+class PullCube(PushCube):
+    """PushCube's scene and randomization with the target on the robot's side; success
+    needs only the cube on the target (no on-table condition, as ManiSkill's PullCube)."""
+
     name = "PullCube"
     maniskill_env = "PullCube-v1"
     maniskill_source = "mani_skill/envs/tasks/tabletop/pull_cube.py"
@@ -30,25 +32,7 @@ class PullCube(Task):
         "drag the blue cube back into the target region",
         "pull the blue cube to the goal",
     )
-    free_objects = ("cube",)
-    kinematic_objects = ("goal",)
-
-    cube_half_size = 0.02
-    goal_radius = 0.1
     goal_offset_x = -(0.1 + 0.1)
-    spawn_half_size = 0.1
-
-    def build(self, spec: mujoco.MjSpec) -> None:
-        add_free_box(spec, "cube", [self.cube_half_size] * 3, rgba=CUBE_BLUE)
-        add_red_white_target(spec, "goal", self.goal_radius)
-
-    def sample(self, rng: np.random.Generator) -> dict[str, Pose]:
-        h = self.spawn_half_size
-        x, y = self.spawn.xy(uniform(rng, -h, h), uniform(rng, -h, h))
-        return {
-            "cube": Pose.of((x, y, self.cube_half_size)),
-            "goal": Pose.of((x + self.goal_offset_x, y, 1e-3)),
-        }
 
     def evaluate(self, model: mujoco.MjModel, data: mujoco.MjData) -> dict:
         cube = self._free_pos(data, "cube")
