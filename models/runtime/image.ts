@@ -10,15 +10,31 @@ export interface RawImage {
   readonly step?: number;
 }
 
-const CHANNELS = { rgb8: 3, bgr8: 3, rgba8: 4, bgra8: 4, mono8: 1 } as const;
+export const CHANNELS = { rgb8: 3, bgr8: 3, rgba8: 4, bgra8: 4, mono8: 1 } as const;
 /** For each encoding, the byte offset of R, G, B inside one pixel. */
-const RGB_OFFSETS = {
+export const RGB_OFFSETS = {
   rgb8: [0, 1, 2],
   bgr8: [2, 1, 0],
   rgba8: [0, 1, 2],
   bgra8: [2, 1, 0],
   mono8: [0, 0, 0],
 } as const;
+
+/** Bytes per pixel and row stride of a raw image, after checking its size and encoding. */
+export function imageLayout(img: RawImage): Result<{ ch: number; step: number }> {
+  const { width: w, height: h } = img;
+  if (!(w > 0 && h > 0)) return fail("E_IMAGE_EMPTY", `image is ${w}x${h}`);
+  const ch = CHANNELS[img.encoding];
+  if (ch === undefined)
+    return fail("E_IMAGE_ENCODING", `unsupported encoding ${String(img.encoding)}`);
+  const step = img.step ?? w * ch;
+  if (step < w * ch || img.data.length < step * (h - 1) + w * ch)
+    return fail(
+      "E_IMAGE_SIZE",
+      `image data has ${img.data.length} bytes, ${w}x${h} ${img.encoding} needs ${step * h}`,
+    );
+  return ok({ ch, step });
+}
 
 /**
  * Resizes (bilinear with half-pixel centres, as PyTorch's interpolate(align_corners=False) without
@@ -31,17 +47,10 @@ export function preprocessImage(
   out: Float32Array,
   offset: number,
 ): Result<void> {
+  const layout = imageLayout(img);
+  if (!layout.ok) return layout;
+  const { ch, step } = layout.value;
   const { width: sw, height: sh } = img;
-  if (!(sw > 0 && sh > 0)) return fail("E_IMAGE_EMPTY", `image is ${sw}x${sh}`);
-  const ch = CHANNELS[img.encoding];
-  if (ch === undefined)
-    return fail("E_IMAGE_ENCODING", `unsupported encoding ${String(img.encoding)}`);
-  const step = img.step ?? sw * ch;
-  if (step < sw * ch || img.data.length < step * (sh - 1) + sw * ch)
-    return fail(
-      "E_IMAGE_SIZE",
-      `image data has ${img.data.length} bytes, ${sw}x${sh} ${img.encoding} needs ${step * sh}`,
-    );
   const { width: dw, height: dh } = spec;
   if (out.length < offset + 3 * dw * dh)
     return fail("E_MODEL_INPUT", "preprocessing output buffer too small");

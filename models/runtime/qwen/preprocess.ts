@@ -1,5 +1,5 @@
 import { fail, ok, type Result } from "../../../lib/errors.ts";
-import type { RawImage } from "../image.ts";
+import { imageLayout, RGB_OFFSETS, type RawImage } from "../image.ts";
 
 /**
  * Qwen2.5-VL image preprocessing, identical to transformers 4.57's Qwen2VLImageProcessor (the PIL
@@ -215,28 +215,13 @@ export function resizeBicubicRgb(
 
 // ---------------------------------------------------------------------------------------------
 
-const CHANNELS = { rgb8: 3, bgr8: 3, rgba8: 4, bgra8: 4, mono8: 1 } as const;
-const RGB_OFFSETS = {
-  rgb8: [0, 1, 2],
-  bgr8: [2, 1, 0],
-  rgba8: [0, 1, 2],
-  bgra8: [2, 1, 0],
-  mono8: [0, 0, 0],
-} as const;
 
 /** A sensor_msgs-style image as packed RGB uint8 (PIL's convert("RGB"); alpha dropped). */
 export function toRgb(img: RawImage): Result<Uint8Array> {
+  const layout = imageLayout(img);
+  if (!layout.ok) return layout;
+  const { ch, step } = layout.value;
   const { width: w, height: h } = img;
-  if (!(w > 0 && h > 0)) return fail("E_IMAGE_EMPTY", `image is ${w}x${h}`);
-  const ch = CHANNELS[img.encoding];
-  if (ch === undefined)
-    return fail("E_IMAGE_ENCODING", `unsupported encoding ${String(img.encoding)}`);
-  const step = img.step ?? w * ch;
-  if (step < w * ch || img.data.length < step * (h - 1) + w * ch)
-    return fail(
-      "E_IMAGE_SIZE",
-      `image data has ${img.data.length} bytes, ${w}x${h} ${img.encoding} needs ${step * h}`,
-    );
   const [r, g, b] = RGB_OFFSETS[img.encoding];
   const out = new Uint8Array(w * h * 3);
   for (let y = 0; y < h; y++) {
