@@ -215,7 +215,6 @@ export function resizeBicubicRgb(
 
 // ---------------------------------------------------------------------------------------------
 
-
 /** A sensor_msgs-style image as packed RGB uint8 (PIL's convert("RGB"); alpha dropped). */
 export function toRgb(img: RawImage): Result<Uint8Array> {
   const layout = imageLayout(img);
