@@ -1,6 +1,7 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { InferenceSession } from "onnxruntime-node";
 import { z } from "zod";
@@ -215,6 +216,18 @@ const { parentPort, workerData } = require("node:worker_threads");
 const ort = require(workerData.ortPath);
 const sessions = new Map();
 const staging = new Map();
+const tasks = new Map();
+let tsxRegistered = false;
+// the ArrayBuffers under a task's result (its typed arrays, a few levels down): moved, not copied;
+// a task returns only arrays it made for that result
+const transferables = (v, out = [], depth = 0) => {
+  if (ArrayBuffer.isView(v)) {
+    if (v.buffer instanceof ArrayBuffer && !out.includes(v.buffer)) out.push(v.buffer);
+  } else if (v && typeof v === "object" && depth < 4) {
+    for (const x of Object.values(v)) transferables(x, out, depth + 1);
+  }
+  return out;
+};
 const ctor = { float32: Float32Array, int64: BigInt64Array };
 parentPort.on("message", async (msg) => {
   try {
@@ -249,6 +262,22 @@ parentPort.on("message", async (msg) => {
         result[name] = { type: t.type, dims: t.dims, buffer: buf, length: d.length };
       }
       parentPort.postMessage({ id: msg.id, ok: true, outputs: result });
+    } else if (msg.op === "load") {
+      // a module of this package, run in this thread (TypeScript sources through tsx's loader)
+      if (msg.url.endsWith(".ts") && !tsxRegistered) {
+        const { register } = await import(workerData.tsxApi);
+        register();
+        tsxRegistered = true;
+      }
+      const mod = await import(msg.url);
+      tasks.set(msg.tid, await mod[msg.factory](...msg.args));
+      parentPort.postMessage({ id: msg.id, ok: true });
+    } else if (msg.op === "call") {
+      const value = await tasks.get(msg.tid)[msg.method](...msg.args);
+      parentPort.postMessage({ id: msg.id, ok: true, value }, transferables(value));
+    } else if (msg.op === "unload") {
+      tasks.delete(msg.tid);
+      parentPort.postMessage({ id: msg.id, ok: true });
     } else if (msg.op === "dispose") {
       const s = sessions.get(msg.sid);
       sessions.delete(msg.sid);
@@ -322,6 +351,30 @@ class WorkerSession implements GraphSession {
   }
 }
 
+/** An object living in a worker thread (WorkerHost.loadTask). */
+export interface WorkerTask {
+  call(method: string, ...args: unknown[]): Promise<unknown>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * tsx's ESM register API (a file URL), for workers that load this package's TypeScript sources
+ * when it runs unbuilt (bin/blm-agent.js and the tests run it through tsx or vitest); undefined
+ * when tsx is not installed (a built package loads .js modules and needs no loader).
+ */
+function tsxApiUrl(): string | undefined {
+  try {
+    const pkgFile = require.resolve("tsx/package.json");
+    const pkg = JSON.parse(readFileSync(pkgFile, "utf8")) as {
+      exports: Record<string, { import?: { default?: string } }>;
+    };
+    const rel = pkg.exports["./esm/api"]?.import?.default;
+    return rel ? pathToFileURL(join(dirname(pkgFile), rel)).href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** One worker thread hosting any number of sessions (they run one at a time, in order). */
 export class WorkerHost implements SessionHost {
   readonly kind = "worker" as const;
@@ -335,7 +388,10 @@ export class WorkerHost implements SessionHost {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath: ORT_PATH } });
+    const w = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { ortPath: ORT_PATH, tsxApi: tsxApiUrl() },
+    });
     w.unref(); // an idle model must not keep the process alive
     w.on("message", (r: Reply) => {
       const p = this.pending.get(r.id);
@@ -382,6 +438,24 @@ export class WorkerHost implements SessionHost {
       options: ortSessionOptions(options, provider),
     });
     return new WorkerSession(this, sid, provider, r.inputs as IOMeta[], r.outputs as IOMeta[]);
+  }
+
+  /**
+   * Runs `factory(...args)` of the module at `url` inside this worker thread and returns a handle
+   * whose `call(method, ...args)` invokes the object it made there. Arguments and results cross by
+   * structured clone; typed arrays in a result are transferred. Used for CPU-heavy preparation
+   * that must not run on the main thread (the Qwen preprocessing).
+   */
+  async loadTask(url: string, factory: string, args: readonly unknown[]): Promise<WorkerTask> {
+    const tid = this.nextSid++;
+    await this.call({ op: "load", tid, url, factory, args });
+    return {
+      call: async (method, ...margs) =>
+        (await this.call({ op: "call", tid, method, args: margs })).value,
+      dispose: async () => {
+        await this.call({ op: "unload", tid }).catch(() => undefined);
+      },
+    };
   }
 
   async close(): Promise<void> {

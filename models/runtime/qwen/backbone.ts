@@ -4,7 +4,6 @@ import { fail, ok, type Result } from "../../../lib/errors.ts";
 import type { Logger } from "../../../lib/log.ts";
 import { createLogger } from "../../../lib/log.ts";
 import { compareIO, sha256Hex } from "../graph.ts";
-import type { RawImage } from "../image.ts";
 import type { Hidden } from "../model.ts";
 import { allFinite } from "../sampler.ts";
 import {
@@ -18,10 +17,16 @@ import {
   type SessionOptions,
   type SessionOptionsInput,
   type TensorData,
+  type WorkerTask,
+  WorkerHost,
 } from "../session.ts";
-import { expandImagePads, renderChat } from "./chat.ts";
-import { ropeIndex, visionIndices, type Grid } from "./indices.ts";
-import { preprocessQwenImage } from "./preprocess.ts";
+import {
+  fromWire,
+  prepareQwenInputs,
+  type QwenEncodeRequest,
+  type QwenInputs,
+  type WireFailure,
+} from "./prepare.ts";
 import {
   QWEN_GRAPH_NAMES,
   QwenBackboneSchema,
@@ -39,7 +44,9 @@ import { HfTokenizer } from "./tokenizer.ts";
  *   embeddings with image rows spliced in at <|image_pad|>, M-RoPE position ids --language--> hidden
  *
  * Everything data-dependent (grids, window index, cu_seqlens, position ids) is computed here
- * (DESIGN decision 11); the graphs only do tensor math.
+ * (DESIGN decision 11, `prepare.ts`); the graphs only do tensor math. With `threading: "worker"`
+ * that preparation runs in the inference worker too, so `encode` keeps the main thread's event
+ * loop free (decision 10); `prepare` always runs on the calling thread.
  */
 
 export interface QwenBackboneOptions {
@@ -53,20 +60,7 @@ export interface QwenBackboneOptions {
   host?: SessionHost;
 }
 
-export interface QwenEncodeRequest {
-  /** One image per camera, in the model's camera order. */
-  readonly images: readonly RawImage[];
-  readonly instruction: string;
-}
-
-/** Everything the graphs take, computed from the request (pure; no inference). */
-export interface QwenInputs {
-  readonly pixels: Float32Array; // [patches, 3 * temporal * patch²]
-  readonly grids: readonly Grid[];
-  readonly ids: readonly number[]; // [tokens], image pads expanded
-  readonly positionIds: BigInt64Array; // [3, 1, tokens]
-  readonly vision: ReturnType<typeof visionIndices>;
-}
+export type { QwenEncodeRequest, QwenInputs } from "./prepare.ts";
 
 async function readSection(dir: string): Promise<Result<QwenBackboneSpec>> {
   let raw: unknown;
@@ -173,6 +167,8 @@ export class QwenBackbone {
     private readonly ownHost: SessionHost | undefined,
     readonly tokenizer: HfTokenizer,
     readonly log: Logger,
+    /** The preparation living in the worker thread (threading "worker"). */
+    private readonly preparer: WorkerTask | undefined,
   ) {}
 
   /** Loads an exported backbone folder (backbone.json, or manifest.json's backbone.qwen2_5_vl). */
@@ -221,6 +217,18 @@ export class QwenBackbone {
       // the first graph settles the provider (and logs an auto fallback once)
       sessionOptions = { ...sessionOptions, execution_provider: g.value.provider };
     }
+    let preparer: WorkerTask | undefined;
+    if (host instanceof WorkerHost) {
+      try {
+        preparer = await host.loadTask(PREPARE_MODULE, "createQwenPreparer", [dir, spec]);
+      } catch (e) {
+        for (const s of Object.values(sessions)) await s.dispose().catch(() => undefined);
+        if (!options.host) await host.close();
+        const msg = `qwen preprocessing does not start in the inference worker: ${(e as Error).message}`;
+        log.error({ code: "E_CONFIG" }, msg);
+        return fail("E_CONFIG", msg);
+      }
+    }
     log.info(
       {
         dir,
@@ -238,6 +246,7 @@ export class QwenBackbone {
         options.host ? undefined : host,
         tok.value,
         log,
+        preparer,
       ),
     );
   }
@@ -246,54 +255,24 @@ export class QwenBackbone {
     return this.sessions.language.provider;
   }
 
-  /** Images + instruction -> the graphs' inputs, exactly as the reference processor and model compute them. */
+  /** Images + instruction -> the graphs' inputs, exactly as the reference processor and model compute them (on the calling thread). */
   prepare(req: QwenEncodeRequest): Result<QwenInputs> {
-    const { vision: v, image, tokens, prompt } = this.spec;
-    const geo = {
-      patchSize: v.patch_size,
-      temporalPatchSize: v.temporal_patch_size,
-      mergeSize: v.merge_size,
-    };
-    const budget = { minPixels: image.min_pixels, maxPixels: image.max_pixels };
-    const norm = { rescale: image.rescale, mean: image.mean, std: image.std };
-    const parts: Float32Array[] = [];
-    const grids: Grid[] = [];
-    for (const [i, img] of req.images.entries()) {
-      const p = preprocessQwenImage(img, geo, budget, norm);
-      if (!p.ok) return fail(p.error.code, `camera image ${i}: ${p.error.message}`, p.error.detail);
-      parts.push(p.value.pixels);
-      grids.push(p.value.grid);
+    return prepareQwenInputs(this.spec, this.tokenizer, req);
+  }
+
+  /** `prepare` in the inference worker when there is one (threading "worker"), else inline. */
+  async prepareOffThread(req: QwenEncodeRequest): Promise<Result<QwenInputs>> {
+    if (!this.preparer) return this.prepare(req);
+    try {
+      // a view on a larger buffer (a ROS message) would carry the whole buffer across: send its bytes
+      const images = req.images.map((im) =>
+        im.data.byteLength === im.data.buffer.byteLength ? im : { ...im, data: im.data.slice() },
+      );
+      const r = await this.preparer.call("prepare", { images, instruction: req.instruction });
+      return fromWire(r as { ok: true; value: QwenInputs } | WireFailure);
+    } catch (e) {
+      return fail("E_MODEL_INPUT", `qwen preprocessing failed: ${(e as Error).message}`);
     }
-    const total = parts.reduce((s, p) => s + p.length, 0);
-    const pixels = new Float32Array(total);
-    let off = 0;
-    for (const p of parts) {
-      pixels.set(p, off);
-      off += p.length;
-    }
-    const text = renderChat(req.images.length, req.instruction, {
-      system: prompt.system,
-      addGenerationPrompt: prompt.add_generation_prompt,
-    });
-    if (!text.ok) return text;
-    const merge2 = v.merge_size * v.merge_size;
-    const ids = expandImagePads(
-      this.tokenizer.encode(text.value),
-      tokens.image_pad,
-      grids.map(([t, h, w]) => (t * h * w) / merge2),
-    );
-    if (!ids.ok) return ids;
-    const { positionIds } = ropeIndex(
-      ids.value,
-      undefined,
-      1,
-      ids.value.length,
-      grids,
-      { imagePad: tokens.image_pad, videoPad: tokens.video_pad, visionStart: tokens.vision_start },
-      v.merge_size,
-    );
-    const vision = visionIndices(grids, v.merge_size, v.window_size, v.patch_size);
-    return ok({ pixels, grids, ids: ids.value, positionIds, vision });
   }
 
   /** Runs the three graphs on prepared inputs; hidden states are copied out (safe to keep). */
@@ -365,16 +344,23 @@ export class QwenBackbone {
 
   /** Camera images + instruction -> hidden states after block k, [tokens, D], and mask. */
   async encode(req: QwenEncodeRequest): Promise<Result<Hidden>> {
-    const inputs = this.prepare(req);
+    const inputs = await this.prepareOffThread(req);
     if (!inputs.ok) return inputs;
     return this.run(inputs.value);
   }
 
   async dispose(): Promise<void> {
+    await this.preparer?.dispose();
     for (const s of Object.values(this.sessions)) await s.dispose().catch(() => undefined);
     if (this.ownHost) await this.ownHost.close();
   }
 }
+
+/** prepare.ts beside this module (.ts when run unbuilt, .js when built), loaded in the worker. */
+const PREPARE_MODULE = new URL(
+  `./prepare${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`,
+  import.meta.url,
+).href;
 
 async function runGraph(
   s: GraphSession,

@@ -7,6 +7,7 @@ TypeScript tests compare against (all from transformers' reference code):
   fixtures/indices.json     window_index, cu_seqlens, cu_window_seqlens, vision position ids, and
                             get_rope_index position ids (with padding) for several grids
   fixtures/parity.json      layer-k hidden states of the transformers forward for 1 and 2 images
+  fixtures/bridge.json      test-tiny's intent bridge (PyTorch) on those hidden states (bridge.py)
   fp16/                     the same weights exported in fp16 with external data files
 
   python -m qwen_export.fixtures [--out models/qwen-tiny]
@@ -28,6 +29,7 @@ from transformers.image_transforms import resize
 from transformers.image_utils import PILImageResampling
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
+from .bridge import write_bridge_fixture
 from .export import TINY_PIXELS, build_tiny, export_backbone
 from .pipeline import OnnxBackbone, max_rel_error, synthetic_image
 from .reference import graph_inputs, make_processor, messages, reference_hidden, reference_position_ids
@@ -206,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         ("parity", parity_fixture(model, proc, out)),
     ]:
         (fx / f"{name}.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    write_bridge_fixture(out, Path(__file__).resolve().parents[2] / "test-tiny")
     print(f"wrote {out}")
     return 0
 

@@ -5,6 +5,7 @@ models/qwen-tiny is what the tool produces."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import sys
@@ -182,3 +183,18 @@ def test_cli_exports_a_saved_checkpoint_folder(tmp_path, capsys):
     ref = reference_hidden(model.float(), inputs, 1)
     got = OnnxBackbone(out).run(model, inputs)
     assert max_rel_error(got, ref)[1] < TOL_REL_FP16
+
+
+def test_committed_bridge_fixture_is_what_the_tool_writes():
+    """fixtures/bridge.json: test-tiny's bridge (rebuilt in PyTorch, checked against its ONNX graph)
+    on the committed parity hidden states; regenerating it gives the same intent tokens."""
+    from qwen_export.bridge import bridge_fixture, test_tiny_bridge
+
+    parity = json.loads((COMMITTED / "fixtures" / "parity.json").read_text())
+    fresh = bridge_fixture(parity, test_tiny_bridge(COMMITTED.parent / "test-tiny"))
+    committed = json.loads((COMMITTED / "fixtures" / "bridge.json").read_text())
+    assert [c["images"] for c in committed["cases"]] == [c["images"] for c in parity["cases"]]
+    for a, b in zip(fresh["cases"], committed["cases"]):
+        x = np.frombuffer(base64.b64decode(a["intent_f32_b64"]), dtype=np.float32)
+        y = np.frombuffer(base64.b64decode(b["intent_f32_b64"]), dtype=np.float32)
+        assert x.shape == (8 * 64,) and np.abs(x - y).max() <= 1e-6

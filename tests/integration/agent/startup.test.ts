@@ -64,21 +64,26 @@ describe("the nodes as separate processes", () => {
     peers.push(...nodes, driver.peer);
     await Promise.all([...nodes.map((n) => agentReady(n)), driver.ready()]);
     await driver.cmd({ cmd: "instruction", text: "pull the cube" });
-    const s = await driver.until(
-      (x) => x.trajectories > 50 && x.chunks > 5 && x.intents > 0,
-      30_000,
-    );
-    expect(s.namesOk && s.orderOk && s.limitsOk && s.chunkNamesOk).toBe(true);
-    for (const role of [
+    const roles = [
       "blm_observer: observer",
       "blm_brain: brain",
       "blm_policy: policy",
       "blm_controller: controller",
-    ])
-      expect(
-        s.diagnosticNames.some((n) => n.endsWith(role)),
-        role,
-      ).toBe(true);
+    ];
+    const reported = (names: string[], role: string) => names.some((n) => n.endsWith(role));
+    // Diagnostics come at 1 Hz from each process: wait for every node's, not just the traffic.
+    const s = await driver
+      .until(
+        (x) =>
+          x.trajectories > 50 &&
+          x.chunks > 5 &&
+          x.intents > 0 &&
+          roles.every((r) => reported(x.diagnosticNames, r)),
+        30_000,
+      )
+      .catch(() => driver.stats(0));
+    expect(s.namesOk && s.orderOk && s.limitsOk && s.chunkNamesOk).toBe(true);
+    for (const role of roles) expect(reported(s.diagnosticNames, role), role).toBe(true);
     const moved = await driver.until((x) => x.maxMove > 0.01, 10_000).catch((e: Error) => e);
     expect(moved instanceof Error ? moved.message.slice(0, 600) : "moved").toBe("moved");
   }, 90_000);

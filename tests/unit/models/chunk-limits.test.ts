@@ -77,12 +77,19 @@ describe("test-tiny chunks are smooth, inside the limits, accepted by the execut
   let model: BlmModel;
   let brain: BlmModel;
   const intents: [string, Intent][] = [];
-  const observed: Record<string, { maxStepFraction: number; maxJump: number; minMove: number; maxScale: number }> = {};
+  const observed: Record<
+    string,
+    { maxStepFraction: number; maxJump: number; minMove: number; maxScale: number }
+  > = {};
 
   beforeAll(async () => {
     const { log } = memoryLogger();
     model = unwrap(
-      await BlmModel.load(MODEL_DIR, { graphs: ["denoiser"], session: { execution_provider: "cpu" }, logger: log }),
+      await BlmModel.load(MODEL_DIR, {
+        graphs: ["denoiser"],
+        session: { execution_provider: "cpu" },
+        logger: log,
+      }),
     );
     brain = unwrap(
       await BlmModel.load(MODEL_DIR, {
@@ -113,7 +120,10 @@ describe("test-tiny chunks are smooth, inside the limits, accepted by the execut
   afterAll(async () => {
     await model?.dispose();
     await brain?.dispose();
-    console.log("observed per arm (step change / (v·dt), jump rad, min move rad, executor time scale)", observed);
+    console.log(
+      "observed per arm (step change / (v·dt), jump rad, min move rad, executor time scale)",
+      observed,
+    );
   });
 
   it.each(ARMS)("%s", async (name) => {
@@ -143,11 +153,18 @@ describe("test-tiny chunks are smooth, inside the limits, accepted by the execut
             );
             const vmax = 0.5 * limits.velocity[j]! * dt;
             for (let k = 0; k < H; k++) {
-              expect(q(k, j), `${where}: ${e.joints[j]!.name} at ${k}`).toBeGreaterThanOrEqual(limits.lower[j]!);
-              expect(q(k, j), `${where}: ${e.joints[j]!.name} at ${k}`).toBeLessThanOrEqual(limits.upper[j]!);
+              expect(q(k, j), `${where}: ${e.joints[j]!.name} at ${k}`).toBeGreaterThanOrEqual(
+                limits.lower[j]!,
+              );
+              expect(q(k, j), `${where}: ${e.joints[j]!.name} at ${k}`).toBeLessThanOrEqual(
+                limits.upper[j]!,
+              );
               if (k > 0) {
                 const step = Math.abs(q(k, j) - q(k - 1, j));
-                obs.maxStepFraction = Math.max(obs.maxStepFraction, step / (limits.velocity[j]! * dt));
+                obs.maxStepFraction = Math.max(
+                  obs.maxStepFraction,
+                  step / (limits.velocity[j]! * dt),
+                );
                 expect(step, `${where}: ${e.joints[j]!.name} step ${k}`).toBeLessThanOrEqual(vmax);
               }
             }
@@ -158,12 +175,18 @@ describe("test-tiny chunks are smooth, inside the limits, accepted by the execut
             expect(q(k, n)).toBeLessThanOrEqual(g1);
           }
           obs.minMove = Math.min(obs.minMove, move);
-          expect(move, `${where}: largest joint motion over the horizon`).toBeGreaterThanOrEqual(MIN_MOVE);
+          expect(move, `${where}: largest joint motion over the horizon`).toBeGreaterThanOrEqual(
+            MIN_MOVE,
+          );
 
           // the executor's own whole-chunk check (the policy node hands it exactly this)
           const stampSec = 100;
           const chunk = unwrap(
-            convertActions(e, c.positions, sc.state.subarray(0, n), { stampSec, dt: c.dt, horizon: H }),
+            convertActions(e, c.positions, sc.state.subarray(0, n), {
+              stampSec,
+              dt: c.dt,
+              horizon: H,
+            }),
           );
           const r = checkChunk(chunk, {
             emb: e,
@@ -179,8 +202,11 @@ describe("test-tiny chunks are smooth, inside the limits, accepted by the execut
             futureToleranceSec: 0.05,
             skipWorkspace: !sc.workspace,
           });
-          expect(r.result.ok, `${where}: checkChunk ${r.result.code} ${r.result.message}`).toBe(true);
-          for (const rep of r.repairs) if (rep.scale) obs.maxScale = Math.max(obs.maxScale, rep.scale);
+          expect(r.result.ok, `${where}: checkChunk ${r.result.code} ${r.result.message}`).toBe(
+            true,
+          );
+          for (const rep of r.repairs)
+            if (rep.scale) obs.maxScale = Math.max(obs.maxScale, rep.scale);
         }
       }
     }

@@ -1,11 +1,10 @@
-import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { copyFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unwrap } from "../../../../lib/errors.ts";
 import { createLogger } from "../../../../lib/log.ts";
 import { BlmModel } from "../../../../models/runtime/model.ts";
-import { QWEN_DIR, syntheticImage } from "./support.ts";
+import { assembleQwenModel, QWEN_DIR, syntheticImage } from "./support.ts";
 
 /**
  * A model folder whose manifest says backbone.kind qwen2_5_vl: BlmModel loads the three Qwen graphs
@@ -13,32 +12,11 @@ import { QWEN_DIR, syntheticImage } from "./support.ts";
  * the intent bridge (test-tiny's bridge and denoiser, the tiny Qwen export, assembled in a temp dir).
  */
 const log = createLogger("test", "silent");
-const TEST_TINY = join(QWEN_DIR, "../test-tiny");
 
 describe("BlmModel with a qwen2_5_vl backbone", () => {
   let dir: string;
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "blm-qwen-"));
-    const manifest = JSON.parse(await readFile(join(TEST_TINY, "manifest.json"), "utf8"));
-    const section = JSON.parse(await readFile(join(QWEN_DIR, "backbone.json"), "utf8"));
-    for (const f of ["intent_bridge.onnx", "denoiser.onnx"])
-      await copyFile(join(TEST_TINY, f), join(dir, f));
-    for (const f of [
-      "vision.onnx",
-      "embed.onnx",
-      "language.onnx",
-      "tokenizer.json",
-      "tokenizer_config.json",
-    ])
-      await copyFile(join(QWEN_DIR, f), join(dir, f));
-    delete manifest.graphs.backbone;
-    manifest.backbone = {
-      ...manifest.backbone,
-      kind: "qwen2_5_vl",
-      hidden_dim: 64,
-      qwen2_5_vl: section,
-    };
-    await writeFile(join(dir, "manifest.json"), JSON.stringify(manifest));
+    dir = await assembleQwenModel(["front", "wrist"]);
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });

@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { copyFile, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RawImage } from "../../../../models/runtime/image.ts";
@@ -39,3 +41,34 @@ export function f32FromB64(s: string): Float32Array {
 }
 
 export const toNumbers = (a: BigInt64Array): number[] => Array.from(a, Number);
+
+/**
+ * A temp model folder whose manifest says backbone.kind qwen2_5_vl: test-tiny's intent bridge and
+ * denoiser (D = 64, the tiny Qwen's width) with the tiny Qwen export, for the given cameras.
+ */
+export async function assembleQwenModel(cameras: readonly string[]): Promise<string> {
+  const testTiny = join(QWEN_DIR, "../test-tiny");
+  const dir = await mkdtemp(join(tmpdir(), "blm-qwen-"));
+  const manifest = JSON.parse(await readFile(join(testTiny, "manifest.json"), "utf8"));
+  const section = JSON.parse(await readFile(join(QWEN_DIR, "backbone.json"), "utf8"));
+  for (const f of ["intent_bridge.onnx", "denoiser.onnx"])
+    await copyFile(join(testTiny, f), join(dir, f));
+  for (const f of [
+    "vision.onnx",
+    "embed.onnx",
+    "language.onnx",
+    "tokenizer.json",
+    "tokenizer_config.json",
+  ])
+    await copyFile(join(QWEN_DIR, f), join(dir, f));
+  delete manifest.graphs.backbone;
+  manifest.backbone = {
+    ...manifest.backbone,
+    kind: "qwen2_5_vl",
+    hidden_dim: 64,
+    cameras: [...cameras],
+    qwen2_5_vl: section,
+  };
+  await writeFile(join(dir, "manifest.json"), JSON.stringify(manifest));
+  return dir;
+}
