@@ -10,6 +10,13 @@ t=$SECONDS
 bash scripts/setup.sh || { echo "setup failed"; exit 1; }
 phase setup $((SECONDS - t))
 
+lint_rc=0
+if [ $# -eq 0 ]; then
+  t=$SECONDS
+  bash scripts/with-env.sh bash -c 'eslint . && prettier --check . --log-level warn' || lint_rc=1
+  phase lint $((SECONDS - t))
+fi
+
 # Pure tests run in parallel; integration tests start ROS graphs and count messages, so
 # they run one file at a time to keep two cores from starving their timers.
 vitest_rc=0
@@ -38,4 +45,5 @@ fi
 phase pytest $((SECONDS - t))
 
 node scripts/test-summary.mjs out/test/vitest-unit.json out/test/vitest-integration.json out/test/pytest.xml
-[ $vitest_rc -eq 0 ] && [ $pytest_rc -eq 0 ]
+[ $lint_rc -eq 0 ] || echo "lint failed (eslint/prettier above)"
+[ $lint_rc -eq 0 ] && [ $vitest_rc -eq 0 ] && [ $pytest_rc -eq 0 ]
