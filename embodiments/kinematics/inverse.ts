@@ -1,3 +1,4 @@
+import { mulberry32 } from "../../lib/random.ts";
 import { fail, ok, type Result } from "../../lib/errors.ts";
 import type { Embodiment } from "../schema.ts";
 import { serialChain, type SerialChain } from "./chain.ts";
@@ -325,16 +326,4 @@ function isFinitePose(p: Pose): boolean {
 
 function definedOnly(opts: IkOptions): Partial<Required<IkOptions>> {
   return Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
-}
-
-/** Small deterministic PRNG for the restart seeds. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -8,13 +8,13 @@ import { EmbodimentCodec } from "./normalize.ts";
 import { allFinite, FlowMatchingSampler, type Intent, type SamplerOptions } from "./sampler.ts";
 import {
   createHost,
+  runGraph,
   SessionOptionsSchema,
   type ActiveProvider,
   type GraphSession,
   type ProviderDeps,
   type SessionHost,
   type SessionOptionsInput,
-  type TensorData,
 } from "./session.ts";
 import { QwenBackbone } from "./qwen/backbone.ts";
 import { createTokenizer, type Tokenizer } from "./tokenizer.ts";
@@ -295,17 +295,5 @@ export class BlmModel {
     await this.qwen?.dispose();
     for (const s of Object.values(this.sessions)) await s.dispose().catch(() => undefined);
     for (const h of this.hosts) await h.close();
-  }
-}
-
-async function runGraph(
-  s: GraphSession,
-  name: string,
-  feeds: Record<string, TensorData>,
-): Promise<Result<Record<string, TensorData>>> {
-  try {
-    return ok(await s.run(feeds));
-  } catch (e) {
-    return fail("E_MODEL_INPUT", `${name} run failed: ${(e as Error).message}`, { graph: name });
   }
 }

@@ -557,3 +557,16 @@ export async function openSession(
   );
   return ok(res.value);
 }
+
+/** Runs a graph, turning onnxruntime's exceptions into E_MODEL_INPUT naming the graph. */
+export async function runGraph(
+  s: GraphSession,
+  name: string,
+  feeds: Record<string, TensorData>,
+): Promise<Result<Record<string, TensorData>>> {
+  try {
+    return ok(await s.run(feeds));
+  } catch (e) {
+    return fail("E_MODEL_INPUT", `${name} run failed: ${(e as Error).message}`, { graph: name });
+  }
+}

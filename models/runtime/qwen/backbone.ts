@@ -16,9 +16,9 @@ import {
   type SessionHost,
   type SessionOptions,
   type SessionOptionsInput,
-  type TensorData,
   type WorkerTask,
   WorkerHost,
+  runGraph,
 } from "../session.ts";
 import {
   fromWire,
@@ -280,14 +280,14 @@ export class QwenBackbone {
     const d = this.spec.hidden_dim;
     const T = inputs.ids.length;
     const idsT = BigInt64Array.from(inputs.ids, BigInt);
-    const embed = await runGraph(this.sessions.embed, "embed", {
+    const embed = await runGraph(this.sessions.embed, "qwen.embed", {
       input_ids: { type: "int64", dims: [1, T], data: idsT },
     });
     if (!embed.ok) return embed;
     const embeds = Float32Array.from(embed.value.inputs_embeds!.data as Float32Array);
     if (inputs.grids.length > 0) {
       const cols = inputs.pixels.length / inputs.vision.patches;
-      const vis = await runGraph(this.sessions.vision, "vision", {
+      const vis = await runGraph(this.sessions.vision, "qwen.vision", {
         pixel_values: { type: "float32", dims: [inputs.vision.patches, cols], data: inputs.pixels },
         vision_pos_ids: {
           type: "int64",
@@ -326,7 +326,7 @@ export class QwenBackbone {
         return fail("E_MODEL_INPUT", `${row} image pads for ${rows} image embeddings`);
     }
     const mask = new BigInt64Array(T).fill(1n);
-    const out = await runGraph(this.sessions.language, "language", {
+    const out = await runGraph(this.sessions.language, "qwen.language", {
       inputs_embeds: { type: "float32", dims: [1, T, d], data: embeds },
       attention_mask: { type: "int64", dims: [1, T], data: mask },
       position_ids: { type: "int64", dims: [3, 1, T], data: inputs.positionIds },
@@ -361,17 +361,3 @@ const PREPARE_MODULE = new URL(
   `./prepare${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`,
   import.meta.url,
 ).href;
-
-async function runGraph(
-  s: GraphSession,
-  name: string,
-  feeds: Record<string, TensorData>,
-): Promise<Result<Record<string, TensorData>>> {
-  try {
-    return ok(await s.run(feeds));
-  } catch (e) {
-    return fail("E_MODEL_INPUT", `qwen.${name} run failed: ${(e as Error).message}`, {
-      graph: name,
-    });
-  }
-}
