@@ -158,6 +158,45 @@ describe("bad inputs put the agent in a named error and build nothing from the b
     await activate();
   }, 40_000);
 
+  it("a new Execute goal preempts the running one: the first ends 'preempted', the second drives", async () => {
+    await healthy();
+    // Goal results arrive among other driver lines; watch the raw stream so none is skipped.
+    let raw = "";
+    const onData = (b: Buffer) => (raw += b.toString());
+    d.peer.child.stdout!.on("data", onData);
+    try {
+      const first = await d.cmd<{ accepted: boolean }>(
+        { cmd: "execute", instruction: "lift the peg upright", timeout: 30 },
+        "goal",
+      );
+      expect(first.accepted).toBe(true);
+      await d.until((x) => x.intentInstructions.includes("lift the peg upright"), 10_000);
+      const second = await d.cmd<{ accepted: boolean }>(
+        { cmd: "execute", instruction: "push the cube to the goal", timeout: 30 },
+        "goal",
+      );
+      expect(second.accepted).toBe(true);
+      const deadline = Date.now() + 10_000;
+      while (!raw.includes('"message":"preempted"') && Date.now() < deadline) await d.sleep(100);
+      expect(raw).toContain('"message":"preempted"');
+      const t = (await d.cmd<{ t: number }>({ cmd: "reset" }, "reset")).t;
+      const s = await d.until(
+        (x) => x.chunksSince > 2 && x.lastState?.instruction === "push the cube to the goal",
+        10_000,
+        t,
+      );
+      expect(s.lastState?.instruction).toBe("push the cube to the goal");
+      await d.cmd({ cmd: "cancel" });
+      const until = Date.now() + 10_000;
+      while (!raw.includes('"message":"cancelled"') && Date.now() < until) await d.sleep(100);
+      expect(raw).toContain('"message":"cancelled"');
+    } finally {
+      d.peer.child.stdout!.off("data", onData);
+    }
+    await d.until((x) => x.lastState?.mode === "inactive", 5000);
+    await activate();
+  }, 60_000);
+
   it("an Execute goal ends on success reported on the success topic... or says it has none", async () => {
     const g = await d.cmd<{ accepted: boolean }>(
       { cmd: "execute", instruction: "pick up the cube", timeout: 1.5 },
