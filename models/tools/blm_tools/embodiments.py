@@ -31,10 +31,17 @@ class Arm:
     action_indices: tuple[int, ...]  # joints then gripper, in the padded action vector
     home: tuple[float, ...]  # the home configuration (arm joints)
     velocity: tuple[float, ...]  # joint velocity limits (rad/s)
+    gripper_limits: tuple[float, float] = (0.0, 1.0)  # gripper joint position lower, upper (joint units)
+    gripper_widths: tuple[float, float] = (0.0, 1.0)  # jaw width (m) at the joint's lower, upper limit
 
     @property
     def dims(self) -> int:
         return len(self.joints) + 1
+
+    def width_of(self, q):
+        """Jaw width (m) of a gripper joint position: linear between the limits (the runtime's map)."""
+        (lo, hi), (w0, w1) = self.gripper_limits, self.gripper_widths
+        return w0 + (q - lo) / (hi - lo) * (w1 - w0)
 
 
 def load_arm(name: str, model_id: int, root: Path = EMBODIMENTS_DIR) -> Arm:
@@ -59,6 +66,8 @@ def load_arm(name: str, model_id: int, root: Path = EMBODIMENTS_DIR) -> Arm:
         action_indices=tuple(m["action_indices"]),
         home=tuple(float(x) for x in d["home"]),
         velocity=tuple(float(j["velocity"]) for j in d["joints"]),
+        gripper_limits=(float(g["position"]["lower"]), float(g["position"]["upper"])),
+        gripper_widths=(float(g.get("width_at_lower", 0.0)), float(g.get("width_at_upper", 1.0))),
     )
 
 

@@ -174,18 +174,19 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def export_graphs(model: Model, out_dir: Path) -> dict[str, Path]:
+GRAPHS = ("backbone", "intent_bridge", "denoiser")
+
+
+def export_graphs(model: Model, out_dir: Path, names: tuple[str, ...] = GRAPHS) -> dict[str, Path]:
+    """Exports the named graphs (a model with an exported Qwen backbone leaves out "backbone")."""
     out_dir.mkdir(parents=True, exist_ok=True)
     contract = io_contract(model.cfg)
     ex = example_inputs(model.cfg)
-    paths = {
-        "backbone": out_dir / "backbone.onnx",
-        "intent_bridge": out_dir / "intent_bridge.onnx",
-        "denoiser": out_dir / "denoiser.onnx",
-    }
-    _export(model.backbone, ex["backbone"], paths["backbone"], contract["backbone"])
-    _export(model.bridge, ex["intent_bridge"], paths["intent_bridge"], contract["intent_bridge"])
-    _export(model.head, ex["denoiser"], paths["denoiser"], contract["denoiser"])
+    modules = {"backbone": model.backbone, "intent_bridge": model.bridge, "denoiser": model.head}
+    paths = {}
+    for name in names:
+        paths[name] = out_dir / f"{name}.onnx"
+        _export(modules[name], ex[name], paths[name], contract[name])
     return paths
 
 
@@ -194,10 +195,11 @@ IMAGE_STD = [0.5, 0.5, 0.5]
 CAMERAS = ["front", "wrist"]
 
 
-def embodiment_entries(cfg: ModelConfig) -> dict[str, dict]:
+def embodiment_entries(cfg: ModelConfig, ranges: dict[str, tuple[list[float], list[float]]] | None = None) -> dict[str, dict]:
+    """Per-arm manifest entries; min/max statistics from `ranges` (by arm name) or stats_range."""
     out: dict[str, dict] = {}
     for arm in ARMS:
-        lo, hi = stats_range(arm)
+        lo, hi = ranges[arm.name] if ranges else stats_range(arm)
         norm = {"mode": "min_max", "min": lo, "max": hi}
         out[arm.name] = {
             "id": arm.model_id,
@@ -235,7 +237,17 @@ def tokenizer_spec(cfg: ModelConfig) -> dict:
     }
 
 
-def write_manifest(model: Model, out_dir: Path, paths: dict[str, Path], name: str, description: str) -> dict:
+def write_manifest(
+    model: Model,
+    out_dir: Path,
+    paths: dict[str, Path],
+    name: str,
+    description: str,
+    ranges: dict[str, tuple[list[float], list[float]]] | None = None,
+    created_by: str = "models/tools/make_test_model.py",
+) -> dict:
+    """manifest.json for the exported graphs; `ranges` (min/max per arm) replaces stats_range's
+    statistics (a trained model carries its data's)."""
     cfg = model.cfg
     contract = io_contract(cfg)
     graphs = {
@@ -245,7 +257,7 @@ def write_manifest(model: Model, out_dir: Path, paths: dict[str, Path], name: st
         "format": "blm-model/1",
         "name": name,
         "description": description,
-        "created_by": "models/tools/make_test_model.py",
+        "created_by": created_by,
         "config": cfg.to_dict(),
         "graphs": graphs,
         "backbone": {
@@ -264,7 +276,7 @@ def write_manifest(model: Model, out_dir: Path, paths: dict[str, Path], name: st
             "action_dt": 0.05,
             "flow_matching": {"path": "linear", "solver": "euler", "default_steps": 4, "time_scale": cfg.head.time_scale},
         },
-        "embodiments": embodiment_entries(cfg),
+        "embodiments": embodiment_entries(cfg, ranges),
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -1,0 +1,383 @@
+"""Stage II of blm-tiny: the Perceiver intent bridge and the DiT flow-matching head, trained on the
+expert's demonstrations for all four arms and six tasks (one model), with the Stage I backbone frozen.
+
+  cd models/tools
+  python -m blm_tiny.stage2 features --demos ../../out/train/demos --backbone ../../out/train/stage1/backbone
+  python -m blm_tiny.stage2 train [--steps 8000] [--resume]
+  python -m blm_tiny.stage2 export --out ../blm-tiny
+
+`features` runs the frozen backbone once per camera frame pair (the prompt the runtime builds: two
+images + the episode's instruction) and caches the layer-k hidden states with the episode's
+samples (demos.py) per episode, so reruns skip what is done. `train` checkpoints every few hundred
+steps and resumes from the last checkpoint (DESIGN decision 12); everything is seeded. The loss is
+flow matching on the normalized, padded action chunk (prediction = "sample": the clean chunk) plus
+the auxiliary future-prediction loss (the normalized state at the chunk's end, from the state
+token). Batches are balanced over (embodiment, task) pairs, so the short tasks do not drown the
+long ones; the image behind each sample is 0-3 frames staler than its state (the brain refreshes
+the intent on a period), and the state carries a little noise (tracking error in closed loop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from blm_tools.config import BackboneConfig, BridgeConfig, HeadConfig, ModelConfig  # noqa: E402
+from blm_tools.embodiments import ARMS, LIMIT_MARGIN  # noqa: E402
+from blm_tools.modules import IntentBridge, PolicyHead, euler_sample  # noqa: E402
+
+from .demos import DT, HORIZON, anchors, find_episodes, read_episode  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[3]
+OUT = REPO / "out" / "train" / "stage2"
+ARM_BY_NAME = {a.name: a for a in ARMS}
+STALE_FRAMES = 3  # extra image staleness in training, frames (10 Hz): up to 0.3 s
+STATE_NOISE = 0.01  # normalized units, arm joints
+FUTURE_WEIGHT = 0.1
+STAT_PAD = 0.05  # statistics widen the data's range by this fraction of it on each side...
+STAT_MIN_PAD = 0.02  # ...and at least this much (rad, or m for the jaw)
+SAMPLER_TIMES = (0.0, 0.25, 0.5, 0.75)  # the flow times of the default 4-step sampler
+
+
+def blm_tiny_config(d_backbone: int) -> ModelConfig:
+    """The policy side of blm-tiny; the backbone entry only carries the Qwen hidden size."""
+    return ModelConfig(
+        backbone=BackboneConfig(d=d_backbone),
+        bridge=BridgeConfig(n_intent=16, d_latent=128, d_intent=128, n_heads=4, ffn=256, n_layers=2),
+        head=HeadConfig(d_model=128, n_heads=4, ffn=256, n_layers=4, enc_hidden=128, prediction="sample"),
+    )
+
+
+# ---- features -------------------------------------------------------------------------------
+
+
+def cache_features(demos: Path, backbone_dir: Path, cache: Path, layer_k: int | None, batch: int = 32) -> int:
+    """Writes <cache>/<embodiment>/<task>/seed_<n>.npz per episode (skipping those present); returns how many it wrote."""
+    from . import backbone as bb
+
+    model, processor = bb.load(backbone_dir)
+    k = layer_k or model.config.text_config.num_hidden_layers
+    written = 0
+    paths = find_episodes(demos)
+    for i, path in enumerate(paths):
+        out = cache / path.relative_to(demos).with_suffix(".npz")
+        if out.exists():
+            continue
+        t0 = time.monotonic()
+        ep = read_episode(path)
+        ts = anchors(ep)
+        if not len(ts):
+            continue
+        frames = list(zip(ep.front, ep.wrist))
+        hidden: list[np.ndarray] = []
+        for j in range(0, len(frames), batch):
+            part = frames[j : j + batch]
+            hidden += bb.encode(model, processor, part, [ep.instruction] * len(part), k)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp.npz")
+        np.savez(
+            tmp,
+            feats=np.stack(hidden).astype(np.float16),
+            states=np.stack([ep.state_at(t) for t in ts]).astype(np.float32),
+            chunks=np.stack([ep.action_chunk(t) for t in ts]).astype(np.float32),
+            future=np.stack([ep.state_at(t + HORIZON * DT) for t in ts]).astype(np.float32),
+            fidx=np.array([ep.frame_index(t) for t in ts], dtype=np.int64),
+            meta=np.array(json.dumps({"embodiment": ep.embodiment, "task": ep.task, "seed": ep.seed,
+                                      "instruction": ep.instruction, "layer_k": k})),
+        )
+        os.replace(tmp, out)
+        written += 1
+        print(f"features {i + 1}/{len(paths)} {path.relative_to(demos)}: {len(frames)} frames, {len(ts)} samples, "
+              f"{time.monotonic() - t0:.1f} s", flush=True)
+    return written
+
+
+# ---- data -----------------------------------------------------------------------------------
+
+
+class Demos:
+    """Every cached episode in memory, with per-arm statistics and balanced sampling."""
+
+    def __init__(self, files: list[Path]) -> None:
+        if not files:
+            raise FileNotFoundError("no cached episodes: run `features` first")
+        self.eps = []
+        for f in files:
+            z = np.load(f)
+            meta = json.loads(str(z["meta"]))
+            self.eps.append({**meta, "feats": z["feats"], "states": z["states"], "chunks": z["chunks"],
+                             "future": z["future"], "fidx": z["fidx"], "arm": ARM_BY_NAME[meta["embodiment"]]})
+        pairs: dict[tuple[str, str], int] = {}
+        for e in self.eps:
+            key = (e["embodiment"], e["task"])
+            pairs[key] = pairs.get(key, 0) + len(e["states"])
+        self.pairs = sorted(pairs)
+        self.index = np.array([(i, j) for i, e in enumerate(self.eps) for j in range(len(e["states"]))])
+        w = np.array([1.0 / pairs[(self.eps[i]["embodiment"], self.eps[i]["task"])] for i, _ in self.index])
+        self.p = w / w.sum()
+        self.d = int(self.eps[0]["feats"].shape[-1])
+
+    def ranges(self) -> dict[str, tuple[list[float], list[float]]]:
+        """min/max per arm over its states and chunk targets, widened, inside the limits less the margin."""
+        out = {}
+        for arm in ARMS:
+            vals = [np.concatenate([e["states"], e["chunks"].reshape(-1, arm.dims)]) for e in self.eps if e["arm"] is arm]
+            if not vals:
+                raise ValueError(f"no demonstrations for {arm.name}")
+            v = np.concatenate(vals)
+            lo, hi = v.min(0), v.max(0)
+            pad = np.maximum(STAT_PAD * (hi - lo), STAT_MIN_PAD)
+            g0, g1 = arm.gripper_range
+            lim_lo = np.array([a + LIMIT_MARGIN for a in arm.lower] + [g0 + 0.01 * (g1 - g0)])
+            lim_hi = np.array([b - LIMIT_MARGIN for b in arm.upper] + [g1 - 0.01 * (g1 - g0)])
+            out[arm.name] = ([round(float(x), 6) for x in np.maximum(lo - pad, lim_lo)],
+                             [round(float(x), 6) for x in np.minimum(hi + pad, lim_hi)])
+        return out
+
+
+class Batcher:
+    """Normalized, padded tensors for a batch of (episode, sample) indices."""
+
+    def __init__(self, demos: Demos, ranges: dict, cfg: ModelConfig) -> None:
+        self.demos, self.cfg = demos, cfg
+        self.lo = {n: np.array(r[0]) for n, r in ranges.items()}
+        self.hi = {n: np.array(r[1]) for n, r in ranges.items()}
+
+    def norm(self, arm, x: np.ndarray) -> np.ndarray:
+        lo, hi = self.lo[arm.name], self.hi[arm.name]
+        return 2.0 * (x - lo) / (hi - lo) - 1.0
+
+    def make(self, idx: np.ndarray, rng: np.random.Generator, stale: bool) -> dict[str, torch.Tensor]:
+        h = self.cfg.head
+        b = len(idx)
+        eps = [self.demos.eps[i] for i, _ in idx]
+        lmax = max(e["feats"].shape[1] for e in eps)
+        hidden = np.zeros((b, lmax, self.demos.d), np.float32)
+        mask = np.zeros((b, lmax), np.int64)
+        state = np.zeros((b, h.state_dim), np.float32)
+        future = np.zeros((b, h.state_dim), np.float32)
+        actions = np.zeros((b, h.horizon, h.action_dim), np.float32)
+        s_used = np.zeros((b, h.state_dim), np.float32)
+        a_used = np.zeros((b, h.action_dim), np.float32)
+        emb = np.zeros(b, np.int64)
+        for r, ((_, j), e) in enumerate(zip(idx, eps)):
+            arm = e["arm"]
+            f = int(e["fidx"][j]) - (int(rng.integers(0, STALE_FRAMES + 1)) if stale else 0)
+            feats = e["feats"][max(f, 0)]
+            hidden[r, : len(feats)] = feats
+            mask[r, : len(feats)] = 1
+            si, ai = list(arm.state_indices), list(arm.action_indices)
+            state[r, si] = self.norm(arm, e["states"][j])
+            future[r, si] = self.norm(arm, e["future"][j])
+            actions[r][:, ai] = self.norm(arm, e["chunks"][j])
+            s_used[r, si] = 1.0
+            a_used[r, ai] = 1.0
+            emb[r] = arm.model_id
+        if stale:
+            state += s_used * rng.normal(0.0, STATE_NOISE, state.shape).astype(np.float32)
+        t = {k: torch.from_numpy(v) for k, v in dict(hidden=hidden, mask=mask, state=state, future=future,
+                                                      actions=actions, s_used=s_used, a_used=a_used, emb=emb).items()}
+        return t
+
+
+# ---- training -------------------------------------------------------------------------------
+
+
+class Policy(torch.nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.bridge = IntentBridge(cfg.backbone.d, cfg.bridge)
+        self.head = PolicyHead(cfg.head, cfg.bridge.d_intent)
+
+
+def losses(policy: Policy, batch: dict, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    x1 = batch["actions"]
+    b = x1.shape[0]
+    noise = torch.randn(x1.shape, generator=rng)
+    t = torch.rand(b, generator=rng)
+    pick = torch.rand(b, generator=rng) < 0.5
+    grid = torch.tensor(SAMPLER_TIMES)[torch.randint(len(SAMPLER_TIMES), (b,), generator=rng)]
+    t = torch.where(pick, grid, t)
+    xt = (1.0 - t[:, None, None]) * noise + t[:, None, None] * x1
+    intent = policy.bridge(batch["hidden"], batch["mask"])
+    pred, fut = policy.head.forward_train(xt, t, batch["state"], batch["emb"], intent)
+    used = batch["a_used"][:, None, :]
+    flow = ((pred - x1) ** 2 * used).sum() / (used.sum() * x1.shape[1])
+    s_used = batch["s_used"]
+    future = ((fut - batch["future"]) ** 2 * s_used).sum() / s_used.sum()
+    return flow, future
+
+
+@torch.no_grad()
+def validate(policy: Policy, batcher: Batcher, idx: np.ndarray, steps: int = 4) -> dict:
+    """Sampled chunks (fixed noise, the runtime's Euler steps) against the demonstrations, normalized units."""
+    policy.eval()
+    errs, firsts = [], []
+    for k in range(0, len(idx), 256):
+        batch = batcher.make(idx[k : k + 256], np.random.default_rng(0), stale=False)
+        noise = torch.randn(batch["actions"].shape, generator=torch.Generator().manual_seed(k))
+        intent = policy.bridge(batch["hidden"], batch["mask"])
+        x = euler_sample(policy.head, noise, batch["state"], batch["emb"], intent, steps)
+        used = batch["a_used"][:, None, :]
+        err = ((x - batch["actions"]).abs() * used).amax(dim=2)  # [B, H]
+        errs.append(err.mean(dim=1))
+        firsts.append(err[:, 0])
+    policy.train()
+    e, f = torch.cat(errs), torch.cat(firsts)
+    return {"chunk_max_abs_err_mean": float(e.mean()), "first_point_max_abs_err_mean": float(f.mean())}
+
+
+def split(demos: Demos) -> tuple[np.ndarray, np.ndarray]:
+    """Held out: the last seed of every pair (whole episodes)."""
+    by_pair: dict[tuple[str, str], list[int]] = {}
+    for e in demos.eps:
+        by_pair.setdefault((e["embodiment"], e["task"]), []).append(e["seed"])
+    held_ep = np.array([len(by_pair[(e["embodiment"], e["task"])]) > 1 and e["seed"] == max(by_pair[(e["embodiment"], e["task"])])
+                        for e in demos.eps])
+    held = held_ep[demos.index[:, 0]]
+    return np.nonzero(~held)[0], np.nonzero(held)[0]
+
+
+def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: int, resume: bool,
+          threads: int, ckpt_every: int = 250) -> dict:
+    torch.set_num_threads(threads)
+    demos = Demos(sorted(cache.glob("*/*/seed_*.npz")))
+    train_rows, val_rows = split(demos)
+    cfg = blm_tiny_config(demos.d)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "ckpt.pt"
+    torch.manual_seed(seed)
+    policy = Policy(cfg)
+    opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
+    step, ranges, history = 0, demos.ranges(), []
+    if resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, weights_only=False)
+        policy.load_state_dict(ck["policy"])
+        opt.load_state_dict(ck["opt"])
+        step, ranges, history = ck["step"], ck["ranges"], ck["history"]
+        print(f"resumed at step {step}", flush=True)
+    batcher = Batcher(demos, ranges, cfg)
+    p = demos.p[train_rows] / demos.p[train_rows].sum()
+    print(f"{len(demos.eps)} episodes, {len(demos.pairs)} pairs, {len(train_rows)} train / {len(val_rows)} held-out samples; "
+          f"{sum(x.numel() for x in policy.parameters()) / 1e6:.2f} M parameters", flush=True)
+    warmup = min(200, steps // 10)
+    t0 = time.monotonic()
+    while step < steps:
+        # the step's data and noise come from (seed, step): a resumed run continues the same stream
+        rng = np.random.default_rng([seed, step])
+        trng = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        idx = demos.index[rng.choice(train_rows, size=batch_size, p=p)]
+        batch = batcher.make(idx, rng, stale=True)
+        scale = min(1.0, (step + 1) / warmup) * 0.5 * (1.0 + math.cos(math.pi * step / steps))
+        for g in opt.param_groups:
+            g["lr"] = lr * scale
+        flow, future = losses(policy, batch, trng)
+        loss = flow + FUTURE_WEIGHT * future
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+        opt.step()
+        step += 1
+        if step % 50 == 0:
+            rate = (time.monotonic() - t0) / 50
+            t0 = time.monotonic()
+            history.append({"step": step, "flow": flow.item(), "future": future.item()})
+            print(f"step {step}/{steps} flow {flow.item():.4f} future {future.item():.4f} ({rate:.2f} s/step)", flush=True)
+        if step % ckpt_every == 0 or step == steps:
+            _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed)
+    report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "episodes": len(demos.eps),
+              "pairs": [list(k) for k in demos.pairs], "train_samples": int(len(train_rows)),
+              "held_out_samples": int(len(val_rows)), "final": history[-1] if history else None}
+    if len(val_rows):
+        report["held_out"] = validate(policy, batcher, demos.index[val_rows])
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report.get("held_out", {})), flush=True)
+    return report
+
+
+def _save(path: Path, policy, opt, step, ranges, history, cfg, seed) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"policy": policy.state_dict(), "opt": opt.state_dict(), "step": step, "ranges": ranges,
+                "history": history, "config": asdict(cfg), "seed": seed}, tmp)
+    os.replace(tmp, path)
+
+
+# ---- export ---------------------------------------------------------------------------------
+
+
+def export(ckpt_path: Path, backbone_dir: Path, out: Path, layer_k: int | None) -> dict:
+    from blm_tools.export import Model, export_graphs, write_manifest
+    from qwen_export.export import export_backbone, merge_into_manifest
+
+    from . import backbone as bb
+
+    ck = torch.load(ckpt_path, weights_only=False)
+    c = ck["config"]
+    cfg = ModelConfig(BackboneConfig(**c["backbone"]), BridgeConfig(**c["bridge"]), HeadConfig(**c["head"]))
+    model = Model(cfg)
+    policy = Policy(cfg)
+    policy.load_state_dict(ck["policy"])
+    model.bridge, model.head = policy.bridge, policy.head
+    out.mkdir(parents=True, exist_ok=True)
+    paths = export_graphs(model, out, names=("intent_bridge", "denoiser"))
+    manifest = out / "manifest.json"
+    write_manifest(model, out, paths, "blm-tiny",
+                   "blm-tiny: a small Qwen2.5-VL-architecture backbone trained on the simulator's embodied QA "
+                   "(Stage I), a Perceiver intent bridge and a DiT flow-matching head trained on the expert's "
+                   "demonstrations of all four arms and six tasks (Stage II).",
+                   ranges=ck["ranges"], created_by="models/tools/blm_tiny/stage2.py")
+    qwen, _ = bb.load(backbone_dir)
+    k = layer_k or qwen.config.text_config.num_hidden_layers
+    section = bb.export(qwen, backbone_dir, out, k)
+    merge_into_manifest(manifest, section, ["front", "wrist"])
+    return json.loads(manifest.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m blm_tiny.stage2")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("features")
+    f.add_argument("--demos", type=Path, default=REPO / "out" / "train" / "demos")
+    f.add_argument("--backbone", type=Path, default=REPO / "out" / "train" / "stage1" / "backbone")
+    f.add_argument("--cache", type=Path, default=OUT / "cache")
+    f.add_argument("--layer-k", type=int, default=None)
+    t = sub.add_parser("train")
+    t.add_argument("--cache", type=Path, default=OUT / "cache")
+    t.add_argument("--out", type=Path, default=OUT)
+    t.add_argument("--steps", type=int, default=8000)
+    t.add_argument("--batch", type=int, default=128)
+    t.add_argument("--lr", type=float, default=3e-4)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--resume", action="store_true")
+    e = sub.add_parser("export")
+    e.add_argument("--ckpt", type=Path, default=OUT / "ckpt.pt")
+    e.add_argument("--backbone", type=Path, default=REPO / "out" / "train" / "stage1" / "backbone")
+    e.add_argument("--out", type=Path, default=REPO / "models" / "blm-tiny")
+    e.add_argument("--layer-k", type=int, default=None)
+    a = ap.parse_args(argv)
+    if a.cmd == "features":
+        torch.set_num_threads(1)
+        print(f"wrote {cache_features(a.demos, a.backbone, a.cache, a.layer_k)} episode caches")
+    elif a.cmd == "train":
+        train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads)
+    else:
+        m = export(a.ckpt, a.backbone, a.out, a.layer_k)
+        print(f"exported {a.out}: {sorted(m['graphs'])} + backbone {m['backbone']['kind']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

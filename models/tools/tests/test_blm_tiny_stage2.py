@@ -1,0 +1,156 @@
+"""Stage II data and training: an episode written by the expert's own MCAP recorder reads back as
+the samples the policy is trained on (commanded targets at t + (k + 1) dt, the jaw's commanded
+width, planning gaps dropped), and a few training steps on cached samples run, checkpoint and
+resume. Run through scripts/with-env.sh (the recorder serializes with rclpy)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "sim"))
+
+from blm_tiny import stage2  # noqa: E402
+from blm_tiny.demos import DT, HORIZON, anchors, read_episode  # noqa: E402
+from blm_tools.embodiments import ARMS  # noqa: E402
+
+PANDA = ARMS[0]
+MOVE_START, MOVE_END = 1.0, 2.0  # s: the arm's only trajectory
+GAP_END = 3.0  # s: a planning gap until the gripper goal
+GRIP_AT = 3.0
+END = 4.0
+
+
+def _q(t: float) -> np.ndarray:
+    """The commanded arm position: home, a 1 s linear move of joint 1 by 0.5 rad, then held."""
+    home = np.array(PANDA.home)
+    s = np.clip((t - MOVE_START) / (MOVE_END - MOVE_START), 0.0, 1.0)
+    return home + np.eye(len(home))[0] * 0.5 * s
+
+
+@pytest.fixture(scope="module")
+def episode(tmp_path_factory) -> Path:
+    pytest.importorskip("rclpy")
+    from rosbags.typesys import Stores, get_typestore
+
+    from blm_sim.embodiment import load_embodiment
+    from blm_sim.expert.recorder import EpisodeRecorder
+
+    ts = get_typestore(Stores.ROS2_HUMBLE)
+    T = ts.types  # noqa: N806
+    Time, Header = T["builtin_interfaces/msg/Time"], T["std_msgs/msg/Header"]  # noqa: N806
+    Duration = T["builtin_interfaces/msg/Duration"]  # noqa: N806
+
+    def header(t: float):
+        return Header(stamp=Time(sec=int(t), nanosec=int(round((t - int(t)) * 1e9))), frame_id="")
+
+    def put(topic: str, name: str, msg) -> None:
+        # serialized by an independent CDR writer, as a raw subscription would deliver it
+        rec.write_raw(topic, name, bytes(ts.serialize_cdr(msg, name)), has_header=True)
+
+    emb = load_embodiment("panda")
+    path = tmp_path_factory.mktemp("demos") / "panda" / "PickCube" / "seed_7.mcap"
+    rec = EpisodeRecorder(path, emb)
+    rec.begin(path=path, task="PickCube", seed=7, embodiment="panda", instruction="pick up the red cube")
+    for i in range(int(END / 0.01) + 1):
+        t = i * 0.01
+        # measured = commanded 0.05 s late; the jaw stalls at 0.04 m (the cube) after the goal of 0
+        width = 0.08 if t < GRIP_AT else max(0.04, 0.08 - 0.2 * (t - GRIP_AT))
+        pos = np.array([*_q(t - 0.05), width / 2])
+        put(emb.joint_states_topic, "sensor_msgs/msg/JointState",
+            T["sensor_msgs/msg/JointState"](header=header(t), name=[*PANDA.joints, PANDA.gripper], position=pos,
+                                             velocity=np.zeros(0), effort=np.zeros(0)))
+        if i % 10 == 0:
+            for cam in ("front", "wrist"):
+                put(f"/camera/{cam}/image_raw", "sensor_msgs/msg/Image",
+                    T["sensor_msgs/msg/Image"](header=header(t), height=8, width=8, encoding="rgb8", is_bigendian=0,
+                                               step=24, data=np.full(8 * 8 * 3, i % 256, np.uint8)))
+    point = T["trajectory_msgs/msg/JointTrajectoryPoint"]
+    points = [point(positions=_q(MOVE_START + k * 0.1), velocities=np.zeros(0), accelerations=np.zeros(0),
+                    effort=np.zeros(0), time_from_start=Duration(sec=0, nanosec=int(k * 0.1 * 1e9)))
+              for k in range(11)]
+    put(emb.trajectory_topic, "trajectory_msgs/msg/JointTrajectory",
+        T["trajectory_msgs/msg/JointTrajectory"](header=header(MOVE_START), joint_names=list(PANDA.joints), points=points))
+    rec.note_gripper(0.0, 70.0, GRIP_AT)
+    assert rec.end(keep=True) == path
+    return path
+
+
+def test_episode_reads_back_with_commanded_targets(episode):
+    ep = read_episode(episode)
+    assert (ep.embodiment, ep.task, ep.seed, ep.instruction) == ("panda", "PickCube", 7, "pick up the red cube")
+    assert ep.front.shape == (41, 8, 8, 3) and ep.wrist.shape == ep.front.shape
+    assert ep.front[5, 0, 0, 0] == 50  # the frame at 0.5 s
+    np.testing.assert_allclose(ep.state_at(1.55)[:7], _q(1.5), atol=1e-9)
+    assert ep.state_at(1.0)[-1] == pytest.approx(0.08)  # jaw width = 2 x finger joint
+    chunk = ep.action_chunk(1.2)
+    assert chunk.shape == (HORIZON, 8)
+    for k in range(HORIZON):
+        np.testing.assert_allclose(chunk[k, :7], _q(1.2 + (k + 1) * DT), atol=1e-9)
+    # the gripper target is the goal (closed), not the stalled measurement
+    late = ep.action_chunk(GRIP_AT + 0.5)
+    assert np.all(late[:, -1] == 0.0) and ep.state_at(GRIP_AT + 0.5)[-1] == pytest.approx(0.04, abs=1e-3)
+
+
+def test_anchors_drop_the_planning_gap_but_keep_the_finish(episode):
+    ep = read_episode(episode)
+    ts = anchors(ep)
+    assert np.all(np.diff(ts) > 0)
+    # chunks from [MOVE_END, GRIP_AT - HORIZON * DT) see neither the move nor the gripper goal
+    gap = (ts > MOVE_END + 0.01) & (ts < GRIP_AT - HORIZON * DT - 0.01)
+    assert not gap.any()
+    assert np.any(ts < MOVE_END) and np.any(ts > GRIP_AT + 0.1)
+
+
+def _fake_cache(root: Path, rng: np.random.Generator) -> None:
+    """Cached episodes for every arm: random features whose first token encodes a goal the chunk moves to."""
+    for arm in ARMS:
+        for seed in range(2):
+            n, f, L = 30, 10, 6
+            states = np.tile(np.array([*arm.home, arm.gripper_range[1] * 0.9]), (n, 1))
+            states[:, 0] += rng.uniform(-0.3, 0.3, n)
+            goal = rng.uniform(-0.2, 0.2, n)
+            chunks = np.repeat(states[:, None, :], HORIZON, axis=1)
+            chunks[:, :, 0] += goal[:, None] * np.linspace(0.1, 1.0, HORIZON)[None]
+            feats = rng.normal(size=(f, L, 16)).astype(np.float16)
+            out = root / arm.name / "PickCube" / f"seed_{seed}.npz"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(out, feats=feats, states=states.astype(np.float32), chunks=chunks.astype(np.float32),
+                     future=chunks[:, -1].astype(np.float32), fidx=rng.integers(0, f, n),
+                     meta=np.array(json.dumps({"embodiment": arm.name, "task": "PickCube", "seed": seed,
+                                               "instruction": "pick up the red cube", "layer_k": 2})))
+
+
+def test_training_steps_checkpoint_and_resume(tmp_path, monkeypatch):
+    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+    small = stage2.blm_tiny_config
+
+    def tiny(d: int):
+        cfg = small(d)
+        cfg.head.n_layers, cfg.head.d_model, cfg.head.ffn, cfg.head.enc_hidden = 1, 32, 64, 32
+        cfg.bridge.d_latent, cfg.bridge.d_intent, cfg.bridge.ffn, cfg.bridge.n_intent = 32, 32, 64, 4
+        return cfg
+
+    monkeypatch.setattr(stage2, "blm_tiny_config", tiny)
+    out = tmp_path / "run"
+    report = stage2.train(tmp_path / "cache", out, steps=100, batch_size=16, lr=1e-3, seed=3, resume=False, threads=1)
+    hist = torch.load(out / "ckpt.pt", weights_only=False)["history"]
+    assert all(np.isfinite(h["flow"]) and np.isfinite(h["future"]) for h in hist)
+    assert hist[-1]["flow"] < hist[0]["flow"]
+    assert report["held_out_samples"] > 0 and np.isfinite(report["held_out"]["chunk_max_abs_err_mean"])
+    # statistics: inside every arm's limits less the margin, around the data
+    ck = torch.load(out / "ckpt.pt", weights_only=False)
+    for arm in ARMS:
+        lo, hi = (np.array(x) for x in ck["ranges"][arm.name])
+        assert np.all(lo < hi) and np.all(lo[:-1] >= np.array(arm.lower)) and np.all(hi[:-1] <= np.array(arm.upper))
+        assert lo[0] <= arm.home[0] - 0.3 and hi[0] >= arm.home[0] + 0.3
+    # a resumed run continues from the checkpoint's step with the same data stream
+    again = stage2.train(tmp_path / "cache", out, steps=150, batch_size=16, lr=1e-3, seed=3, resume=True, threads=1)
+    assert again["final"]["step"] == 150
+    assert torch.load(out / "ckpt.pt", weights_only=False)["history"][:len(hist)] == hist
