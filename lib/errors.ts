@@ -65,3 +65,27 @@ export function unwrap<T>(result: Result<T>): T {
   if (!result.ok) throw result.error;
   return result.value;
 }
+
+/** A failure as it crosses a thread boundary: structured clone keeps no BlmError class or code. */
+export interface WireFailure {
+  readonly ok: false;
+  readonly error: { readonly code: ErrorCode; readonly message: string; readonly detail?: unknown };
+}
+export type WireResult<T> = { ok: true; value: T } | WireFailure;
+
+/** A Result a worker can post back (see fromWire). */
+export function toWire<T>(r: Result<T>): WireResult<T> {
+  if (r.ok) return r;
+  return {
+    ok: false,
+    error: { code: r.error.code, message: r.error.message, detail: r.error.detail },
+  };
+}
+
+/** Rebuilds the Result a worker posted back with toWire. */
+export function fromWire<T>(r: WireResult<T>): Result<T> {
+  if (r.ok) return r;
+  const { code, message, detail } = r.error;
+  const text = message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message;
+  return fail(code, text, detail as Record<string, unknown> | undefined);
+}

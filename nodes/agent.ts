@@ -133,6 +133,7 @@ export async function buildAgent(node: rclnodejs.Node, role: Role): Promise<Resu
       components.brain?.dispose();
       components.policy?.dispose();
       components.controller?.dispose();
+      await observer.dispose();
       await model?.dispose();
     },
   });

@@ -1,19 +1,21 @@
 /**
  * The observer: subscribes the cameras (sensor_msgs/Image or CompressedImage, sensor-data QoS)
  * and the joint states, hands each message to the pure checks in lib/observation, and keeps the
- * latest observation in an ObservationStore. Problems are logged once per change.
+ * latest observation in an ObservationStore. Problems are logged once per change. Compressed
+ * images are decoded in a worker thread (CompressedDecoder) and reach the store when decoded.
  * Run alone (`blm-agent observer`) it is an input monitor: /blm/state and /diagnostics only.
  */
 import type rclnodejs from "rclnodejs";
 import {
+  CompressedDecoder,
   JointStateMatcher,
   ObservationStore,
   checkImage,
-  decodeCompressed,
 } from "../lib/observation/index.ts";
 import { RateMeter } from "../lib/agent/meters.ts";
 import {
   cameraTopic,
+  fmt,
   qosSensor,
   relative,
   toSec,
@@ -32,6 +34,7 @@ export class Observer implements StatusSource {
   private readonly matcher: JointStateMatcher;
   private readonly rates = new Map<string, RateMeter>();
   private readonly subs: rclnodejs.Subscription[] = [];
+  private readonly decoder: CompressedDecoder | null;
 
   constructor(
     private readonly ctx: AgentContext,
@@ -49,12 +52,17 @@ export class Observer implements StatusSource {
       log.warn({ code: p.code, source: p.source }, p.message);
       ctx.bus.errors$.next({ code: p.code, message: p.message, source: p.source });
     });
+    const decoder =
+      opts.cameras && params.image_transport === "compressed"
+        ? new CompressedDecoder((cam, image, stampSec) => this.store.putImage(cam, image, stampSec))
+        : null;
+    this.decoder = decoder;
     if (opts.cameras) {
       for (const cam of params.cameras) {
         const rate = new RateMeter(2);
         this.rates.set(cam, rate);
         const topic = cameraTopic(cam, params.image_transport);
-        if (params.image_transport === "raw") {
+        if (!decoder) {
           this.subs.push(
             node.createSubscription(
               "sensor_msgs/msg/Image",
@@ -76,11 +84,7 @@ export class Observer implements StatusSource {
               (msg: rclnodejs.sensor_msgs.msg.CompressedImage) => {
                 const now = ctx.now();
                 rate.mark(now);
-                this.store.putImage(
-                  cam,
-                  decodeCompressed(cam, msg),
-                  stampOr(msg.header.stamp, now),
-                );
+                decoder.submit(cam, msg, stampOr(msg.header.stamp, now));
               },
             ),
           );
@@ -114,6 +118,11 @@ export class Observer implements StatusSource {
       values[`${k}_received`] = c.good;
       values[`${k}_rejected`] = c.bad;
     }
+    if (this.decoder) {
+      for (const cam of this.store.cameras)
+        values[`${cam}_decode_dropped`] = this.decoder.counts(cam).dropped;
+      values.decode_latency_p50_s = fmt(this.decoder.latency.percentile(50));
+    }
     const last = this.store.lastProblem;
     return {
       name: "observer",
@@ -123,6 +132,10 @@ export class Observer implements StatusSource {
       lastError: last ? { code: last.code, message: last.message } : null,
       values,
     };
+  }
+
+  async dispose(): Promise<void> {
+    await this.decoder?.close();
   }
 }
 

@@ -1,12 +1,13 @@
 /**
  * sensor_msgs/CompressedImage decoding (jpeg, png) with pure-JS decoders. The format string
  * (e.g. "jpeg", "png", "rgb8; jpeg compressed bgr8") is checked against the data's magic bytes,
- * which decide. A 128×128 jpeg decodes in about a millisecond, so decoding stays on the main
- * thread; `maxPixels` bounds the cost of a hostile or misconfigured stream.
+ * which decide. The observer runs this in its decode worker (`decoder.ts`): a 128×128 jpeg takes
+ * about a millisecond, but a 1280×960 one takes hundreds, far more than a control period.
+ * `maxPixels` bounds the cost of a hostile or misconfigured stream.
  */
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
-import { fail, ok, type Result } from "../errors.ts";
+import { fail, ok, toWire, type Result, type WireResult } from "../errors.ts";
 import type { RawImage } from "../../models/runtime/image.ts";
 
 export interface CompressedLike {
@@ -94,4 +95,19 @@ export function decodeCompressed(
       },
     );
   }
+}
+
+/** Made inside the decode worker by `CompressedDecoder` (WorkerHost.loadTask). */
+export function createCompressedDecoder(maxPixels?: number): {
+  decode(camera: string, msg: CompressedLike): WireResult<RawImage>;
+} {
+  return {
+    decode(camera, msg) {
+      const r = decodeCompressed(camera, msg, maxPixels);
+      // The pixels are transferred back, not copied: they must own their whole buffer.
+      if (r.ok && r.value.data.byteLength !== r.value.data.buffer.byteLength)
+        return ok({ ...r.value, data: r.value.data.slice() });
+      return toWire(r);
+    },
+  };
 }

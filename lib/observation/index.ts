@@ -7,6 +7,7 @@ export {
   type ImageLimits,
 } from "./image.ts";
 export { decodeCompressed, sniffFormat, type CompressedLike } from "./compressed.ts";
+export { CompressedDecoder, type DecodedSink, type DecoderCounts } from "./decoder.ts";
 export { JointStateMatcher, staleness, type JointSample, type JointStateLike } from "./joints.ts";
 export { validateInstruction, decodeInstruction } from "./instruction.ts";
 export {

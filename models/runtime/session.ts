@@ -213,7 +213,9 @@ export class InlineHost implements SessionHost {
 // The worker's code, evaluated as CommonJS inside the worker (no TypeScript loader needed there).
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
-const ort = require(workerData.ortPath);
+// loaded on first use: a worker that only runs tasks (the image decoder's) never loads onnxruntime
+let ortModule;
+const ort = () => (ortModule ??= require(workerData.ortPath));
 const sessions = new Map();
 const staging = new Map();
 const tasks = new Map();
@@ -232,7 +234,7 @@ const ctor = { float32: Float32Array, int64: BigInt64Array };
 parentPort.on("message", async (msg) => {
   try {
     if (msg.op === "create") {
-      const s = await ort.InferenceSession.create(msg.path ?? new Uint8Array(msg.bytes), msg.options);
+      const s = await ort().InferenceSession.create(msg.path ?? new Uint8Array(msg.bytes), msg.options);
       sessions.set(msg.sid, s);
       const meta = (l) => l.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : { name: m.name, type: "non-tensor", shape: [] }));
       parentPort.postMessage({ id: msg.id, ok: true, inputs: meta(s.inputMetadata), outputs: meta(s.outputMetadata) });
@@ -250,7 +252,7 @@ parentPort.on("message", async (msg) => {
         }
         const view = local.data.length === f.length ? local.data : local.data.subarray(0, f.length);
         view.set(new ctor[f.type](f.buffer, 0, f.length));
-        feeds[name] = new ort.Tensor(f.type, view, f.dims);
+        feeds[name] = new (ort().Tensor)(f.type, view, f.dims);
       }
       const out = await s.run(feeds);
       const result = {};
@@ -375,7 +377,7 @@ function tsxApiUrl(): string | undefined {
   }
 }
 
-/** One worker thread hosting any number of sessions (they run one at a time, in order). */
+/** One worker thread hosting any number of sessions and tasks (they run one at a time, in order). */
 export class WorkerHost implements SessionHost {
   readonly kind = "worker" as const;
   private worker: Worker | undefined;
@@ -444,7 +446,7 @@ export class WorkerHost implements SessionHost {
    * Runs `factory(...args)` of the module at `url` inside this worker thread and returns a handle
    * whose `call(method, ...args)` invokes the object it made there. Arguments and results cross by
    * structured clone; typed arrays in a result are transferred. Used for CPU-heavy preparation
-   * that must not run on the main thread (the Qwen preprocessing).
+   * that must not run on the main thread (the Qwen preprocessing, compressed-image decoding).
    */
   async loadTask(url: string, factory: string, args: readonly unknown[]): Promise<WorkerTask> {
     const tid = this.nextSid++;

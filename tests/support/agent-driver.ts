@@ -5,8 +5,14 @@
  * along the last JointTrajectory received (linear between points, from where the arm is), and
  * checks what the agent publishes. Commands come as JSON lines on stdin; replies and events go
  * to stdout as JSON lines (see `handle`). Input faults are injected with {"cmd":"set",...}.
+ * With `compressed`, cameras publish sensor_msgs/CompressedImage instead (image_transport
+ * compressed): the first camera jpeg, the next png, alternating. The gripper is served through
+ * the definition's interface: a trajectory topic, or, with `gripperServer`, a GripperCommand /
+ * ParallelGripperCommand action server that records every goal.
  */
 import { createInterface } from "node:readline";
+import jpeg from "jpeg-js";
+import { PNG } from "pngjs";
 import rclnodejs from "rclnodejs";
 import { loadEmbodiment } from "../../embodiments/registry.ts";
 import { unwrap } from "../../lib/errors.ts";
@@ -21,6 +27,7 @@ interface Config {
   imageHz: number;
   jointHz: number;
   compressed?: boolean;
+  gripperServer?: boolean;
 }
 const cfg = JSON.parse(process.argv[2] ?? "{}") as Config;
 const emb = unwrap(loadEmbodiment(cfg.embodiment));
@@ -57,7 +64,20 @@ const stamp = (t: number) => ({
 const secOf = (s: { sec: number; nanosec: number }) => s.sec + s.nanosec * 1e-9;
 
 // ---- faults ---------------------------------------------------------------------------------
-type CamMode = "ok" | "bgr8" | "mono8" | "bad_encoding" | "wrong_step" | "empty" | "stop";
+type CamMode =
+  | "ok"
+  | "bgr8"
+  | "mono8"
+  | "bad_encoding"
+  | "wrong_step"
+  | "empty"
+  | "stop"
+  /** compressed only: the format's magic bytes, then garbage */
+  | "corrupt";
+/** Modes the configured transport cannot produce. */
+const UNSUPPORTED: readonly CamMode[] = cfg.compressed
+  ? ["bgr8", "mono8", "wrong_step"]
+  : ["corrupt"];
 type JointMode = "ok" | "nan" | "missing" | "stop" | "out_of_limit";
 const camMode: Record<string, CamMode> = Object.fromEntries(
   cfg.cameras.map((c) => [c, "ok" as CamMode]),
@@ -65,6 +85,14 @@ const camMode: Record<string, CamMode> = Object.fromEntries(
 let jointMode: JointMode = "ok";
 
 // ---- what the agent publishes -----------------------------------------------------------------
+interface GripperGoal {
+  t: number;
+  position: number;
+  /** GripperCommand's max_effort, or ParallelGripperCommand's effort[0]. */
+  effort: number;
+  /** ParallelGripperCommand's joint names. */
+  names?: string[];
+}
 const stats = {
   intents: 0,
   intentInstructions: [] as string[],
@@ -88,6 +116,8 @@ const stats = {
   /** Latest diagnostic values, keyed "<status name>/<key>". */
   diagValues: {} as Record<string, string>,
   framesPublished: 0,
+  /** Goals received by the gripper action server (the latest 500). */
+  gripperGoals: [] as GripperGoal[],
 };
 /** Header stamps of the trajectories received (s): the controller's tick times. */
 const trajectoryStamps: number[] = [];
@@ -220,14 +250,19 @@ const sensorQos = new Q(
 const jointPub = node.createPublisher("sensor_msgs/msg/JointState", "joint_states", {
   qos: sensorQos,
 });
-const camPubs = cfg.cameras.map((c) => ({
+const camPubs = cfg.cameras.map((c, i) => ({
   name: c,
-  pub: node.createPublisher("sensor_msgs/msg/Image", `camera/${c}/image_raw`, { qos: sensorQos }),
+  format: (i % 2 === 0 ? "jpeg" : "png") as "jpeg" | "png",
+  pub: cfg.compressed
+    ? node.createPublisher("sensor_msgs/msg/CompressedImage", `camera/${c}/image_raw/compressed`, {
+        qos: sensorQos,
+      })
+    : node.createPublisher("sensor_msgs/msg/Image", `camera/${c}/image_raw`, { qos: sensorQos }),
 }));
 const W = cfg.width,
   H = cfg.height;
 let frame = 0;
-function image(mode: CamMode, t: number) {
+function image(mode: CamMode, t: number, k = frame) {
   const enc =
     mode === "bad_encoding"
       ? "yuv422_yuy2_x"
@@ -239,7 +274,7 @@ function image(mode: CamMode, t: number) {
   const ch = enc === "mono8" ? 1 : 3;
   const step = mode === "wrong_step" ? W * ch - 1 : W * ch;
   const data = mode === "empty" ? new Uint8Array(0) : new Uint8Array(W * ch * H);
-  for (let i = 0; i < data.length; i += 97) data[i] = (i + frame * 13) & 0xff;
+  for (let i = 0; i < data.length; i += 97) data[i] = (i + k * 13) & 0xff;
   return {
     header: { stamp: stamp(t), frame_id: "camera" },
     height: mode === "empty" ? 0 : H,
@@ -250,13 +285,47 @@ function image(mode: CamMode, t: number) {
     data,
   };
 }
+/**
+ * jpeg-js spends tens of milliseconds per encode (it rebuilds its tables every call), enough to
+ * starve this process's timers at camera rate: a few frames are encoded once, then cycled.
+ */
+const ENCODED_FRAMES = 8;
+const encoded: Record<"jpeg" | "png", Uint8Array[]> = { jpeg: [], png: [] };
+for (const format of cfg.compressed ? new Set(camPubs.map((c) => c.format)) : []) {
+  for (let k = 0; k < ENCODED_FRAMES; k++) {
+    const rgb = image("ok", 0, k).data;
+    const rgba = new Uint8Array(W * H * 4);
+    for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
+      rgba.set(rgb.subarray(i, i + 3), j);
+      rgba[j + 3] = 255;
+    }
+    if (format === "jpeg")
+      encoded.jpeg.push(jpeg.encode({ data: Buffer.from(rgba), width: W, height: H }, 85).data);
+    else {
+      const png = new PNG({ width: W, height: H });
+      png.data.set(rgba);
+      encoded.png.push(PNG.sync.write(png));
+    }
+  }
+}
+function compressedImage(mode: CamMode, t: number, format: "jpeg" | "png") {
+  let data = Uint8Array.from(encoded[format][frame % ENCODED_FRAMES]!);
+  if (mode === "corrupt") for (let i = 20; i < data.length; i++) data[i] = (i * 31 + frame) & 0xff;
+  else if (mode === "empty") data = new Uint8Array(0);
+  else if (mode === "bad_encoding") data = Uint8Array.of(0x42, 0x4d, 0x36, 0, 0, 0, 0, 0, 0, 0);
+  return {
+    header: { stamp: stamp(t), frame_id: "camera" },
+    format: mode === "bad_encoding" ? "bmp" : format,
+    data,
+  };
+}
 node.createTimer(BigInt(Math.round(1e9 / cfg.imageHz)), () => {
   const t = now();
   frame++;
-  for (const { name, pub } of camPubs) {
+  for (const { name, format, pub } of camPubs) {
     const m = camMode[name]!;
     if (m === "stop") continue;
-    pub.publish(image(m, t) as never);
+    pub.publish((cfg.compressed ? compressedImage(m, t, format) : image(m, t)) as never);
     stats.framesPublished++;
   }
 });
@@ -280,15 +349,65 @@ node.createTimer(BigInt(Math.round(1e9 / cfg.jointHz)), () => {
     effort: [],
   } as never);
 });
-node.createSubscription(
-  "trajectory_msgs/msg/JointTrajectory",
-  emb.gripper.command.replace(/^\//, ""),
-  { qos: reliable(10) },
-  (m: rclnodejs.trajectory_msgs.msg.JointTrajectory) => {
-    const p = m.points.at(-1)?.positions[0];
-    if (p !== undefined && Number.isFinite(p)) gripper = p;
-  },
-);
+const gripperName = emb.gripper.command.replace(/^\//, "");
+/** The kinematic gripper jumps to each commanded position. */
+const moveGripper = (p: number | undefined) => {
+  if (p !== undefined && Number.isFinite(p)) gripper = p;
+};
+if (emb.gripper.interface === "trajectory")
+  node.createSubscription(
+    "trajectory_msgs/msg/JointTrajectory",
+    gripperName,
+    { qos: reliable(10) },
+    (m: rclnodejs.trajectory_msgs.msg.JointTrajectory) =>
+      moveGripper(m.points.at(-1)?.positions[0]),
+  );
+else if (cfg.gripperServer) {
+  const record = (g: GripperGoal) => {
+    stats.gripperGoals.push(g);
+    if (stats.gripperGoals.length > 500) stats.gripperGoals.shift();
+    moveGripper(g.position);
+  };
+  if (emb.gripper.interface === "gripper_command")
+    new rclnodejs.ActionServer(
+      node,
+      "control_msgs/action/GripperCommand",
+      gripperName,
+      (h: rclnodejs.ServerGoalHandle<"control_msgs/action/GripperCommand">) => {
+        const { position, max_effort } = h.request.command;
+        record({ t: now(), position, effort: max_effort });
+        h.succeed();
+        return { position: gripper, effort: 0, stalled: false, reached_goal: true } as never;
+      },
+    );
+  else
+    new rclnodejs.ActionServer(
+      node,
+      "control_msgs/action/ParallelGripperCommand",
+      gripperName,
+      (h: rclnodejs.ServerGoalHandle<"control_msgs/action/ParallelGripperCommand">) => {
+        const c = h.request.command;
+        record({
+          t: now(),
+          position: c.position[0] ?? NaN,
+          effort: c.effort[0] ?? NaN,
+          names: [...c.name],
+        });
+        h.succeed();
+        return {
+          state: {
+            header: { stamp: stamp(now()), frame_id: "" },
+            name: [emb.gripper.joint],
+            position: [gripper],
+            velocity: [],
+            effort: [],
+          },
+          stalled: false,
+          reached_goal: true,
+        } as never;
+      },
+    );
+}
 
 const instructionPub = node.createPublisher("std_msgs/msg/String", "blm/instruction", {
   qos: reliable(1, true),
@@ -312,6 +431,9 @@ async function handle(c: Record<string, unknown>): Promise<void> {
       successPub.publish({ data: Boolean(c.value) });
       return out({ event: "ok", cmd: c.cmd, t });
     case "set":
+      for (const m of Object.values((c.camera ?? {}) as Record<string, CamMode>))
+        if (UNSUPPORTED.includes(m))
+          throw new Error(`camera mode ${m} needs ${cfg.compressed ? "raw" : "compressed"} images`);
       if (c.camera) Object.assign(camMode, c.camera);
       if (c.joints) jointMode = c.joints as JointMode;
       return out({ event: "ok", cmd: c.cmd, t });
@@ -356,6 +478,7 @@ async function handle(c: Record<string, unknown>): Promise<void> {
         chunkSourceStamps: [],
         trajectoryTimes: [],
         intentInstructions: [],
+        gripperGoals: [],
       });
       for (let j = 0; j < n; j++) home[j] = q[j]!;
       return out({ event: "reset", t });
@@ -381,9 +504,10 @@ async function handle(c: Record<string, unknown>): Promise<void> {
 
 createInterface({ input: process.stdin }).on("line", (line) => {
   if (!line.trim()) return;
-  handle(JSON.parse(line) as Record<string, unknown>).catch((e: Error) =>
-    out({ event: "error", message: e.message }),
-  );
+  handle(JSON.parse(line) as Record<string, unknown>).catch((e: Error) => {
+    process.stderr.write(`agent-driver: ${e.message}\n`);
+    out({ event: "error", message: e.message });
+  });
 });
 node.spin();
 out({ event: "ready", t: now() });

@@ -37,6 +37,8 @@ export interface DriverStats {
   diagnosticNames: string[];
   diagValues: Record<string, string>;
   framesPublished: number;
+  /** Goals received by the driver's gripper action server (with `gripperServer`). */
+  gripperGoals: Array<{ t: number; position: number; effort: number; names?: string[] }>;
   q: number[];
 }
 
@@ -65,10 +67,22 @@ export interface DriverConfig {
   height?: number;
   imageHz?: number;
   jointHz?: number;
+  /** Publish sensor_msgs/CompressedImage (first camera jpeg, the next png) for image_transport compressed. */
+  compressed?: boolean;
+  /**
+   * Serve the gripper's action server (gripper_command, parallel_gripper) and record its goals.
+   * Off by default: every goal costs both processes CPU (rclnodejs actions), which tests that
+   * count rates on two loaded cores can do without; the agent skips goals while no server is up.
+   */
+  gripperServer?: boolean;
 }
+
+/** In-flight chunks (sampled before a fault arrived) may carry a stamp up to this much later. */
+export const GRACE_S = 0.25;
 
 export class Driver {
   readonly peer: Peer;
+  readonly cameras: readonly string[];
   constructor(cfg: DriverConfig) {
     const full = {
       cameras: ["front", "wrist"],
@@ -78,6 +92,7 @@ export class Driver {
       jointHz: 100,
       ...cfg,
     };
+    this.cameras = full.cameras;
     this.peer = new Peer(
       process.execPath,
       ["--import", "tsx", "tests/support/agent-driver.ts", JSON.stringify(full)],
@@ -127,6 +142,48 @@ export class Driver {
   async sleep(ms: number): Promise<void> {
     await new Promise((r) => setTimeout(r, ms));
   }
+
+  /** Activates the agent (lifecycle transition 3), retrying while discovery settles and a fresh joint state arrives. */
+  async activate(): Promise<void> {
+    for (let i = 0; i < 40; i++) {
+      const r = await this.cmd<{ success: boolean }>({ cmd: "lifecycle", id: 3 }, "lifecycle");
+      if (r.success) return;
+      await this.sleep(250);
+    }
+    throw new Error("could not activate");
+  }
+
+  /** Sends a blm/execute goal; resolves with whether it was accepted. */
+  async execute(instruction: string, timeout: number): Promise<boolean> {
+    const g = await this.cmd<{ accepted: boolean }>(
+      { cmd: "execute", instruction, timeout },
+      "goal",
+    );
+    return g.accepted;
+  }
+
+  /** Restores good input everywhere and waits until chunks flow again. */
+  async healthy(): Promise<void> {
+    await this.cmd({
+      cmd: "set",
+      camera: Object.fromEntries(this.cameras.map((c) => [c, "ok"])),
+      joints: "ok",
+    });
+    const t = (await this.cmd<{ t: number }>({ cmd: "reset" }, "reset")).t;
+    await this.until((s) => s.chunksSince > 2, 15_000, t);
+  }
+
+  /**
+   * Injects a fault and waits for its error code; `after` counts what arrived from `graceSec`
+   * after the fault on (a chunk there would be built from the bad data).
+   */
+  async fault(set: Record<string, unknown>, code: string, graceSec = GRACE_S) {
+    const t = (await this.cmd<{ t: number }>({ cmd: "set", ...set })).t;
+    const s = await this.until((x) => x.errorCodes.includes(code), 8000);
+    await this.sleep(1000);
+    const after = await this.stats(t + graceSec);
+    return { s, after };
+  }
 }
 
 /** The agent's ROS arguments for one test namespace. */
@@ -144,3 +201,36 @@ export function agentArgs(ns: string, embodiment: string, extra: string[] = []):
 }
 
 export const TRAJECTORY_TOPIC = "arm_controller/joint_trajectory";
+
+/** An agent and a driver for one embodiment in a namespace of their own, both ready. */
+export async function startPair(
+  embodiment: string,
+  extra: string[] = [],
+  driver: Partial<DriverConfig> = {},
+): Promise<{ agent: Peer; driver: Driver; ns: string }> {
+  const ns = uniqueNamespace(embodiment);
+  const agent = startAgent(agentArgs(ns, embodiment, extra));
+  const d = new Driver({ embodiment, ns, trajectoryTopic: TRAJECTORY_TOPIC, ...driver });
+  try {
+    await Promise.all([agentReady(agent), d.ready()]);
+  } catch (e) {
+    await Promise.all([agent.stop(), d.peer.stop()]);
+    throw e;
+  }
+  return { agent, driver: d, ns };
+}
+
+/** startPair, then activation and an instruction; resolves once chunks and trajectories flow. */
+export async function startDriving(
+  embodiment: string,
+  extra: string[] = [],
+  driver: Partial<DriverConfig> = {},
+  instruction = "push the cube to the goal",
+): Promise<{ agent: Peer; driver: Driver; ns: string }> {
+  const pair = await startPair(embodiment, extra, driver);
+  const d = pair.driver;
+  await d.activate();
+  await d.cmd({ cmd: "instruction", text: instruction });
+  await d.until((s) => s.trajectories > 10 && s.chunks > 2, 20_000);
+  return pair;
+}

@@ -1,6 +1,6 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { fail, ok, type Result } from "../../../lib/errors.ts";
+import { fail, fromWire, ok, type Result, type WireResult } from "../../../lib/errors.ts";
 import type { Logger } from "../../../lib/log.ts";
 import { createLogger } from "../../../lib/log.ts";
 import { compareIO, sha256Hex } from "../graph.ts";
@@ -20,13 +20,7 @@ import {
   WorkerHost,
   runGraph,
 } from "../session.ts";
-import {
-  fromWire,
-  prepareQwenInputs,
-  type QwenEncodeRequest,
-  type QwenInputs,
-  type WireFailure,
-} from "./prepare.ts";
+import { prepareQwenInputs, type QwenEncodeRequest, type QwenInputs } from "./prepare.ts";
 import {
   QWEN_GRAPH_NAMES,
   QwenBackboneSchema,
@@ -269,7 +263,7 @@ export class QwenBackbone {
         im.data.byteLength === im.data.buffer.byteLength ? im : { ...im, data: im.data.slice() },
       );
       const r = await this.preparer.call("prepare", { images, instruction: req.instruction });
-      return fromWire(r as { ok: true; value: QwenInputs } | WireFailure);
+      return fromWire(r as WireResult<QwenInputs>);
     } catch (e) {
       return fail("E_MODEL_INPUT", `qwen preprocessing failed: ${(e as Error).message}`);
     }

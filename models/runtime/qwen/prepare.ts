@@ -1,4 +1,4 @@
-import { fail, ok, type ErrorCode, type Result } from "../../../lib/errors.ts";
+import { fail, ok, toWire, type Result, type WireResult } from "../../../lib/errors.ts";
 import type { RawImage } from "../image.ts";
 import { expandImagePads, renderChat } from "./chat.ts";
 import { ropeIndex, visionIndices, type Grid } from "./indices.ts";
@@ -83,35 +83,14 @@ export function prepareQwenInputs(
   return ok({ pixels, grids, ids: ids.value, positionIds, vision });
 }
 
-/** A failed preparation as it crosses the thread boundary (BlmError's class does not survive it). */
-export interface WireFailure {
-  readonly ok: false;
-  readonly error: { readonly code: ErrorCode; readonly message: string; readonly detail?: unknown };
-}
-
-/** Rebuilds the Result a worker's `prepare` posted back. */
-export function fromWire(r: { ok: true; value: QwenInputs } | WireFailure): Result<QwenInputs> {
-  if (r.ok) return r;
-  const { code, message, detail } = r.error;
-  const text = message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message;
-  return fail(code, text, detail as Record<string, unknown> | undefined);
-}
-
 /** Runs in the inference worker: loads the tokenizer there and prepares requests posted to it. */
 export async function createQwenPreparer(
   dir: string,
   spec: QwenBackboneSpec,
-): Promise<{ prepare(req: QwenEncodeRequest): { ok: true; value: QwenInputs } | WireFailure }> {
+): Promise<{ prepare(req: QwenEncodeRequest): WireResult<QwenInputs> }> {
   const tok = await HfTokenizer.load(dir, spec.tokenizer.file, spec.tokenizer.config);
   if (!tok.ok) throw tok.error;
   return {
-    prepare(req) {
-      const r = prepareQwenInputs(spec, tok.value, req);
-      if (r.ok) return r;
-      return {
-        ok: false,
-        error: { code: r.error.code, message: r.error.message, detail: r.error.detail },
-      };
-    },
+    prepare: (req) => toWire(prepareQwenInputs(spec, tok.value, req)),
   };
 }

@@ -5,62 +5,22 @@
  * input and waits for the agent to recover before the next case.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  Driver,
-  TRAJECTORY_TOPIC,
-  agentArgs,
-  agentReady,
-  startAgent,
-  uniqueNamespace,
-} from "../../support/agent.ts";
+import { Driver, GRACE_S as GRACE, startDriving } from "../../support/agent.ts";
 import type { Peer } from "../../support/processes.ts";
 
-const ns = uniqueNamespace("bad");
 let agent: Peer;
 let d: Driver;
-/** In-flight chunks (sampled before the fault arrived) may carry a stamp up to this much later. */
-const GRACE = 0.25;
 const IMAGE_TIMEOUT_S = 0.5;
 
-async function activate(): Promise<void> {
-  for (let i = 0; i < 40; i++) {
-    const r = await d.cmd<{ success: boolean }>({ cmd: "lifecycle", id: 3 }, "lifecycle");
-    if (r.success) return;
-    await d.sleep(250);
-  }
-  throw new Error("could not activate");
-}
-
-async function healthy(): Promise<void> {
-  await d.cmd({ cmd: "set", camera: { front: "ok", wrist: "ok" }, joints: "ok" });
-  const t = (await d.cmd<{ t: number }>({ cmd: "reset" }, "reset")).t;
-  await d.until((s) => s.chunksSince > 2, 15_000, t);
-}
-
-async function fault(set: Record<string, unknown>, code: string, graceSec = GRACE) {
-  const t = (await d.cmd<{ t: number }>({ cmd: "set", ...set })).t;
-  const s = await d.until((x) => x.errorCodes.includes(code), 8000);
-  await d.sleep(1000);
-  const after = await d.stats(t + graceSec);
-  return { s, after };
-}
-
 beforeAll(async () => {
-  agent = startAgent(
-    agentArgs(ns, "panda", [
-      "-p",
-      `image_timeout_s:=${IMAGE_TIMEOUT_S}`,
-      "-p",
-      "joint_state_timeout_s:=0.2",
-      "-p",
-      "intent_period_s:=1.0",
-    ]),
-  );
-  d = new Driver({ embodiment: "panda", ns, trajectoryTopic: TRAJECTORY_TOPIC });
-  await Promise.all([agentReady(agent), d.ready()]);
-  await activate();
-  await d.cmd({ cmd: "instruction", text: "push the cube to the goal" });
-  await d.until((s) => s.trajectories > 10 && s.chunks > 2, 20_000);
+  ({ agent, driver: d } = await startDriving("panda", [
+    "-p",
+    `image_timeout_s:=${IMAGE_TIMEOUT_S}`,
+    "-p",
+    "joint_state_timeout_s:=0.2",
+    "-p",
+    "intent_period_s:=1.0",
+  ]));
 }, 90_000);
 
 afterAll(async () => {
@@ -79,15 +39,15 @@ describe("bad inputs put the agent in a named error and build nothing from the b
   ];
   for (const [name, set, code] of cases) {
     it(`${name} → ${code}, no chunk from the bad data, recovers when input is good again`, async () => {
-      await healthy();
+      await d.healthy();
       // A stream that stops is not bad data until it is stale: chunks computed within the
       // timeout still rest on a valid observation.
       const graceSec = code === "E_STALE_IMAGE" ? IMAGE_TIMEOUT_S + GRACE : GRACE;
-      const { s, after } = await fault(set, code, graceSec);
+      const { s, after } = await d.fault(set, code, graceSec);
       expect(s.errorCodes).toContain(code);
       expect(after.chunksSince).toBe(0);
       expect(after.finiteOk && after.limitsOk && after.orderOk).toBe(true);
-      await healthy();
+      await d.healthy();
     }, 40_000);
   }
 
@@ -99,7 +59,7 @@ describe("bad inputs put the agent in a named error and build nothing from the b
   }, 30_000);
 
   it("an oversized instruction is rejected with E_INSTRUCTION and the current one continues", async () => {
-    await healthy();
+    await d.healthy();
     await d.cmd({ cmd: "instruction", text: "x".repeat(600) });
     // A limiting condition (if any) takes AgentState's error field; the rejection is then the brain's last error.
     const s = await d.until(
@@ -115,7 +75,7 @@ describe("bad inputs put the agent in a named error and build nothing from the b
   }, 30_000);
 
   it("an estop mid-motion stops at once, latches through a release, and resumes only on re-activation", async () => {
-    await healthy();
+    await d.healthy();
     const t = (await d.cmd<{ t: number }>({ cmd: "estop", value: true })).t;
     await d.until((x) => x.lastState?.mode === "estopped", 5000);
     const q0 = (await d.stats()).q;
@@ -127,7 +87,7 @@ describe("bad inputs put the agent in a named error and build nothing from the b
     // Held: the arm stays where the estop caught it (it had been moving).
     for (let j = 0; j < q0.length; j++) expect(Math.abs(s.q[j]! - q0[j]!)).toBeLessThan(0.02);
     const before = (await d.cmd<{ t: number }>({ cmd: "reset" }, "reset")).t;
-    await activate();
+    await d.activate();
     await d.until(
       (x) =>
         x.chunksSince > 2 && (x.lastState?.mode === "tracking" || x.lastState?.mode === "ramp_in"),
@@ -137,12 +97,8 @@ describe("bad inputs put the agent in a named error and build nothing from the b
   }, 40_000);
 
   it("an Execute goal that is cancelled ends 'cancelled' and stops motion", async () => {
-    await healthy();
-    const g = await d.cmd<{ accepted: boolean }>(
-      { cmd: "execute", instruction: "lift the peg upright", timeout: 30 },
-      "goal",
-    );
-    expect(g.accepted).toBe(true);
+    await d.healthy();
+    expect(await d.execute("lift the peg upright", 30)).toBe(true);
     await d.until((x) => x.intentInstructions.includes("lift the peg upright"), 10_000);
     await d.sleep(500);
     const result = d.peer.nextLine((l) => l.includes('"event":"result"'), 10_000);
@@ -155,27 +111,19 @@ describe("bad inputs put the agent in a named error and build nothing from the b
     const t = (await d.cmd<{ t: number }>({ cmd: "reset" }, "reset")).t;
     await d.sleep(600);
     expect((await d.stats(t)).trajectoriesSince).toBe(0); // inactive: nothing commanded
-    await activate();
+    await d.activate();
   }, 40_000);
 
   it("a new Execute goal preempts the running one: the first ends 'preempted', the second drives", async () => {
-    await healthy();
+    await d.healthy();
     // Goal results arrive among other driver lines; watch the raw stream so none is skipped.
     let raw = "";
     const onData = (b: Buffer) => (raw += b.toString());
     d.peer.child.stdout!.on("data", onData);
     try {
-      const first = await d.cmd<{ accepted: boolean }>(
-        { cmd: "execute", instruction: "lift the peg upright", timeout: 30 },
-        "goal",
-      );
-      expect(first.accepted).toBe(true);
+      expect(await d.execute("lift the peg upright", 30)).toBe(true);
       await d.until((x) => x.intentInstructions.includes("lift the peg upright"), 10_000);
-      const second = await d.cmd<{ accepted: boolean }>(
-        { cmd: "execute", instruction: "push the cube to the goal", timeout: 30 },
-        "goal",
-      );
-      expect(second.accepted).toBe(true);
+      expect(await d.execute("push the cube to the goal", 30)).toBe(true);
       const deadline = Date.now() + 10_000;
       while (!raw.includes('"message":"preempted"') && Date.now() < deadline) await d.sleep(100);
       expect(raw).toContain('"message":"preempted"');
@@ -194,15 +142,11 @@ describe("bad inputs put the agent in a named error and build nothing from the b
       d.peer.child.stdout!.off("data", onData);
     }
     await d.until((x) => x.lastState?.mode === "inactive", 5000);
-    await activate();
+    await d.activate();
   }, 60_000);
 
   it("an Execute goal ends on success reported on the success topic... or says it has none", async () => {
-    const g = await d.cmd<{ accepted: boolean }>(
-      { cmd: "execute", instruction: "pick up the cube", timeout: 1.5 },
-      "goal",
-    );
-    expect(g.accepted).toBe(true);
+    expect(await d.execute("pick up the cube", 1.5)).toBe(true);
     const r = JSON.parse(await d.peer.nextLine((l) => l.includes('"event":"result"'), 10_000)) as {
       result: { message: string };
     };

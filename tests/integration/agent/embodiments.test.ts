@@ -9,14 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import {
-  Driver,
-  TRAJECTORY_TOPIC,
-  agentArgs,
-  agentReady,
-  startAgent,
-  uniqueNamespace,
-} from "../../support/agent.ts";
+import { startDriving } from "../../support/agent.ts";
 import type { Peer } from "../../support/processes.ts";
 
 const peers: Peer[] = [];
@@ -31,20 +24,8 @@ const ARMS = [
 ] as const;
 
 async function drive(embodiment: string, extra: string[]) {
-  const ns = uniqueNamespace(embodiment);
-  const agent = startAgent(agentArgs(ns, embodiment, extra));
-  const driver = new Driver({ embodiment, ns, trajectoryTopic: TRAJECTORY_TOPIC });
+  const { agent, driver } = await startDriving(embodiment, extra, {}, `move the ${embodiment} arm`);
   peers.push(agent, driver.peer);
-  await Promise.all([agentReady(agent), driver.ready()]);
-  const l = await driver.cmd<{ success: boolean }>({ cmd: "lifecycle", id: 3 }, "lifecycle");
-  // Activation needs a fresh joint state; retry briefly while discovery settles.
-  for (let i = 0; i < 20 && !l.success; i++) {
-    await driver.sleep(250);
-    Object.assign(l, await driver.cmd({ cmd: "lifecycle", id: 3 }, "lifecycle"));
-  }
-  expect(l.success).toBe(true);
-  await driver.cmd({ cmd: "instruction", text: `move the ${embodiment} arm` });
-  await driver.until((s) => s.trajectories > 0 && s.chunks > 0, 20_000);
   const t0 = (await driver.cmd<{ t: number }>({ cmd: "reset" }, "reset")).t;
   await driver.sleep(3000);
   const s = await driver.stats();

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unwrap } from "../../../../lib/errors.ts";
 import { createLogger } from "../../../../lib/log.ts";
 import { QwenBackbone } from "../../../../models/runtime/qwen/backbone.ts";
+import { ticksDuring } from "../../../support/event-loop.ts";
 import { QWEN_DIR, syntheticImage } from "./support.ts";
 
 /**
@@ -37,18 +38,6 @@ describe("QwenBackbone encode in the worker thread", () => {
   // large camera frames: the bicubic downscale to the pixel budget dominates the encode
   const images = [1, 2, 3, 4].map((s) => syntheticImage(960, 1280, s));
   const req = { images, instruction: "pick up the red cube and place it on the green one" };
-
-  /** How many times a 1 ms interval fires while `work` runs. */
-  async function ticksDuring(work: () => Promise<unknown>): Promise<number> {
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 1);
-    try {
-      await work();
-    } finally {
-      clearInterval(timer);
-    }
-    return ticks;
-  }
 
   it("prepares in the worker: timers fire during the preparation (none can inline)", async () => {
     unwrap(await worker.prepareOffThread(req)); // warm-up: the worker loads the module and tokenizer
