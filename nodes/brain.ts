@@ -54,6 +54,7 @@ export class Brain implements StatusSource {
   private lastError: { code: ErrorCode; message: string } | null = null;
   private readonly id: string;
   private generation = 0;
+  private disposed = false;
 
   constructor(
     private readonly ctx: AgentContext,
@@ -75,9 +76,12 @@ export class Brain implements StatusSource {
     );
   }
 
-  /** A new instruction preempts the current one at once: its intent is dropped and a new one computed. */
+  /**
+   * An instruction preempts the current one at once: its intent is dropped and a new one computed.
+   * The same text again restarts too: each Execute goal publishes its instruction, and a new goal
+   * is a new episode (another scene after a reset), which the old intent does not describe.
+   */
   setInstruction(text: string): void {
-    if (text === this.instruction) return;
     this.instruction = text;
     this.generation++;
     this.ctx.log.info({ instruction: text }, "new instruction");
@@ -111,6 +115,8 @@ export class Brain implements StatusSource {
     const t0 = performance.now();
     try {
       const r = await this.model.encode({ images: obs.value.images, instruction });
+      // Disposed while inferring (shutdown): the node's publishers are gone.
+      if (this.disposed) return;
       const latencySec = (performance.now() - t0) / 1000;
       if (!r.ok) {
         this.fail(r.error.code, stripCode(r.error));
@@ -187,6 +193,7 @@ export class Brain implements StatusSource {
   }
 
   dispose(): void {
+    this.disposed = true;
     this.timer.cancel();
   }
 }

@@ -68,6 +68,8 @@ export class Controller implements StatusSource {
   private problem: { code: ErrorCode; message: string } | null = null;
   private lastError: { code: ErrorCode; message: string } | null = null;
   private chunksAccepted = 0;
+  /** Chunks observed before this (sim) time belong to an earlier goal. */
+  private goalStartSec = -Infinity;
   private goal: {
     tracker: GoalTracker;
     handle: rclnodejs.ServerGoalHandle<"blm_msgs/action/Execute">;
@@ -270,6 +272,9 @@ export class Controller implements StatusSource {
 
   submit(chunk: Chunk): void {
     if (this.ctx.lifecycle.state !== "active" || !Number.isNaN(this.stoppingSinceSec)) return;
+    // Sampled for the previous goal (its intent, its scene) and arriving after the new one began:
+    // a leftover, never executed.
+    if (chunk.stampSec < this.goalStartSec) return;
     const r = this.executor.submitChunk(chunk, this.ctx.now());
     if (!r.ok) {
       this.fail(r.error.code, stripCode(r.error));
@@ -450,6 +455,7 @@ export class Controller implements StatusSource {
     this.goal?.tracker.preempt();
     const tracker = new GoalTracker(this.ctx.now(), timeout, !!params.success_topic);
     this.goal = { tracker, handle };
+    this.goalStartSec = tracker.startSec;
     const chunks0 = this.chunksAccepted;
     if (text.ok) this.instructionPub.publish({ data: text.value });
     if (this.ctx.lifecycle.state !== "active") {

@@ -8,6 +8,9 @@ import { ExecutionProviderSchema } from "../models/runtime/session.ts";
  * from the command line or a YAML params file, for the launch-file checks and for the
  * README's parameter table. `.describe()` text is the ROS descriptor's description.
  */
+/** The default model folder, relative to the repository: the agent's, the demo's and the eval's. */
+export const DEFAULT_MODEL = "models/test-tiny";
+
 export const AgentParamsSchema = z.object({
   embodiment: z
     .enum(EMBODIMENT_NAMES)
@@ -21,7 +24,7 @@ export const AgentParamsSchema = z.object({
   model: z
     .string()
     .min(1)
-    .default("models/test-tiny")
+    .default(DEFAULT_MODEL)
     .describe("Model folder with manifest.json (read-only)"),
   execution_provider: ExecutionProviderSchema.default("auto").describe(
     "ONNX execution provider: auto (CUDA when it loads, else CPU) | cuda | webgpu | cpu (read-only)",

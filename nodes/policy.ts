@@ -41,6 +41,7 @@ export class Policy implements StatusSource {
   private problem: { code: ErrorCode; message: string } | null = null;
   private lastError: { code: ErrorCode; message: string } | null = null;
   private reanchor = true;
+  private disposed = false;
 
   constructor(
     private readonly ctx: AgentContext,
@@ -80,10 +81,10 @@ export class Policy implements StatusSource {
   }
 
   setInstruction(text: string): void {
-    if (text === this.instruction) return;
     this.instruction = text;
-    // The old intent belongs to the old instruction: drop it, and start the next chunk afresh.
-    if (this.intent && this.intent.instruction !== text) this.intent = null;
+    // The old intent belongs to the old instruction, or to the previous goal's scene when the text
+    // repeats: drop it, and start the next chunk afresh.
+    this.intent = null;
     this.reanchor = true;
   }
 
@@ -165,6 +166,8 @@ export class Policy implements StatusSource {
     const t0 = performance.now();
     try {
       const r = await this.sampler.sample({ state: this.state, intent: intent.intent });
+      // Disposed while inferring (shutdown): the node's publishers are gone.
+      if (this.disposed) return;
       const latencySec = (performance.now() - t0) / 1000;
       if (!r.ok) {
         this.fail(r.error.code, stripCode(r.error));
@@ -236,6 +239,7 @@ export class Policy implements StatusSource {
   }
 
   dispose(): void {
+    this.disposed = true;
     this.timer.cancel();
   }
 }

@@ -49,7 +49,7 @@ export interface ChunkEvent {
 
 /** What composed components hand each other in-process (split processes bridge these to topics). */
 export class AgentBus {
-  /** A validated instruction became current (new text). */
+  /** A validated instruction was received: new text, or the same text again (a restart). */
   readonly instruction$ = new Subject<string>();
   readonly intent$ = new Subject<IntentEvent>();
   readonly chunk$ = new Subject<ChunkEvent>();

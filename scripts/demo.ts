@@ -6,33 +6,36 @@
  *
  *   npm run demo -- [--embodiment panda] [--task PickCube] [--seed 0] [--timeout 20] [--model DIR]
  */
-import { spawn } from "node:child_process";
-import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import rclnodejs from "rclnodejs";
+import { REPO_ROOT } from "../launch/packages.ts";
+import { DEFAULT_MODEL } from "../nodes/params.ts";
 import { encodeGif, type RgbFrame } from "./demo/gif.ts";
+import { SimClient } from "./lib/episode.ts";
+import { SimGraph } from "./lib/graph.ts";
+import { Recorder } from "./lib/recorder.ts";
 
-const ROOT = path.resolve(import.meta.dirname, "..");
 const { values: args } = parseArgs({
   options: {
     embodiment: { type: "string", default: "panda" },
     task: { type: "string", default: "PickCube" },
     seed: { type: "string", default: "0" },
     timeout: { type: "string", default: "20" },
-    model: { type: "string", default: path.join(ROOT, "models/test-tiny") },
+    model: { type: "string", default: path.join(REPO_ROOT, DEFAULT_MODEL) },
     out: { type: "string", default: "" },
   },
 });
 const seed = Number(args.seed);
 const timeoutSec = Number(args.timeout);
+const model = path.resolve(args.model);
 const outDir = path.resolve(
-  args.out || path.join(ROOT, "out/demo", `${args.embodiment}-${args.task}-${seed}`),
+  args.out || path.join(REPO_ROOT, "out/demo", `${args.embodiment}-${args.task}-${seed}`),
 );
 mkdirSync(outDir, { recursive: true });
 
 const say = (line: string) => console.log(`demo: ${line}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function describeModel(dir: string): string {
   if (path.basename(dir) === "test-tiny")
@@ -44,42 +47,27 @@ function describeModel(dir: string): string {
   return dir;
 }
 
+say(`${args.embodiment} · ${args.task} · seed ${seed}`);
+say(`model: ${describeModel(model)}`);
 // 1. The graph: sim + agent, from the same launch file a robot user would use.
-const launchLog = createWriteStream(path.join(outDir, "launch.log"));
-const launch = spawn(
-  process.execPath,
-  [
-    "--import",
-    "tsx",
-    "launch/run.ts",
-    "launch/sim.launch.xml",
-    `embodiment:=${args.embodiment}`,
-    `task:=${args.task}`,
-    `seed:=${seed}`,
-    `model:=${path.resolve(args.model)}`,
-  ],
-  { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: false },
+const launchLog = path.join(outDir, "launch.log");
+say(
+  `starting the sim and the agent (launch/sim.launch.xml; log: ${path.relative(REPO_ROOT, launchLog)})`,
 );
-launch.stdout.pipe(launchLog);
-launch.stderr.pipe(launchLog);
-let launchExited = false;
-launch.on("exit", (code) => {
-  launchExited = true;
-  if (!finished)
-    say(`the launched graph exited early (code ${code}); see ${path.join(outDir, "launch.log")}`);
-});
+const graph = SimGraph.start(
+  { embodiment: args.embodiment, task: args.task, seed, model },
+  launchLog,
+);
 let finished = false;
-let recorderProcess: ReturnType<typeof spawn> | null = null;
+void graph.exited.then((code) => {
+  if (!finished) say(`the launched graph exited early (code ${code}); see ${launchLog}`);
+});
+
+let recorder: Recorder | null = null;
 
 async function shutdown(code: number): Promise<never> {
   finished = true;
-  if (recorderProcess && recorderProcess.exitCode === null) recorderProcess.kill("SIGINT");
-  if (!launchExited) {
-    launch.kill("SIGINT");
-    const deadline = Date.now() + 15_000;
-    while (!launchExited && Date.now() < deadline) await sleep(100);
-    if (!launchExited) launch.kill("SIGKILL");
-  }
+  await Promise.all([graph.stop(), recorder?.close()]);
   try {
     rclnodejs.shutdown();
   } catch {
@@ -89,25 +77,12 @@ async function shutdown(code: number): Promise<never> {
 }
 process.on("SIGINT", () => void shutdown(130));
 
-say(`${args.embodiment} · ${args.task} · seed ${seed}`);
-say(`model: ${describeModel(path.resolve(args.model))}`);
-say(
-  `starting the sim and the agent (launch/sim.launch.xml; log: ${path.relative(ROOT, outDir)}/launch.log)`,
-);
-
 await rclnodejs.init();
 const node = rclnodejs.createNode("blm_demo");
 rclnodejs.spin(node);
+const client = new SimClient(node);
 
-// 2. What the demo watches: task status, and the front camera for the GIF.
-let status: rclnodejs.blm_msgs.msg.TaskStatus | null = null;
-node.createSubscription(
-  "blm_msgs/msg/TaskStatus",
-  "/sim/task_status",
-  (m: rclnodejs.blm_msgs.msg.TaskStatus) => {
-    status = m;
-  },
-);
+// 2. The front camera, for the GIF, while the goal runs.
 const frames: RgbFrame[] = [];
 let recording = false;
 let lastFrameSec = -Infinity;
@@ -135,98 +110,55 @@ node.createSubscription(
   },
 );
 
-// 3. Reset the task through the sim's service, as any client would.
-const reset = node.createClient("blm_msgs/srv/SimReset", "/sim/reset");
-if (!(await reset.waitForService(180_000))) {
-  say("the sim's /sim/reset service did not come up within 180 s");
+recorder = await Recorder.start(args.embodiment);
+const notReady = await Promise.race([
+  client.waitReady(180_000),
+  graph.exited.then((code) => `the graph exited during start-up (code ${code})`),
+]);
+if (notReady) {
+  say(notReady);
   await shutdown(1);
 }
-const resetReply = await reset.sendRequestAsync(
-  { task: args.task, seed, embodiment: args.embodiment },
-  { timeout: 60_000 },
-);
-if (!resetReply.success) {
-  say(`reset failed: ${resetReply.message}`);
-  await shutdown(1);
-}
-const instruction = resetReply.instruction;
-say(`task reset; instruction: "${instruction}"`);
 
-// The episode's MCAP: a recorder process (rclpy, ROS 2 CDR) subscribed like any other client.
-const mcapPath = path.join(outDir, "episode.mcap");
-const recorder = spawn(
-  process.env.BLM_PYTHON ?? "python3",
-  [
-    "-m",
-    "blm_sim.record",
-    "--embodiment",
-    args.embodiment,
-    "--out",
-    mcapPath,
-    "--instruction",
-    instruction,
-    "--task",
-    args.task,
-    "--seed",
-    String(seed),
-  ],
+// 3. The episode: reset over /sim/reset, an MCAP, the instruction through /blm/execute.
+let lastPrint = -Infinity;
+const report = await client.runEpisode(
   {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PYTHONPATH: [path.join(ROOT, "sim"), process.env.PYTHONPATH].filter(Boolean).join(":"),
+    embodiment: args.embodiment,
+    task: args.task,
+    seed,
+    timeoutSec,
+    mcap: { recorder, file: path.join(outDir, "episode.mcap") },
+    wallLimitMs: 120_000 + 3000 * timeoutSec,
+  },
+  {
+    abort: graph.exited.then((code) => `the graph exited (code ${code})`),
+    onStart: (instruction) => {
+      recording = true;
+      say(`task reset; instruction: "${instruction}"`);
     },
-    stdio: ["pipe", "pipe", "pipe"],
+    onFeedback: (fb, s) => {
+      if (fb.elapsed - lastPrint < 1 && lastPrint >= 0) return;
+      lastPrint = fb.elapsed;
+      const criteria = s
+        ? s.criterion_names
+            .map((n, i) => `${n} ${Number(s.criterion_values[i]).toFixed(3)}`)
+            .join(", ")
+        : "";
+      say(
+        `[${fb.elapsed.toFixed(1).padStart(5)} s] ${fb.phase.padEnd(9)} chunks ${String(fb.chunks_executed).padStart(4)}  ${criteria}`,
+      );
+    },
   },
 );
-recorderProcess = recorder;
-let recorderOutput = "";
-recorder.stdout.on("data", (d: Buffer) => (recorderOutput += d.toString()));
-recorder.stderr.on("data", (d: Buffer) => (recorderOutput += d.toString()));
-const recorderExited = new Promise<void>((resolve) => recorder.on("exit", () => resolve()));
-for (let i = 0; i < 300 && !recorderOutput.includes("recording"); i++) await sleep(100);
-
-// 4. Execute the instruction through the agent's action server.
-const execute = new rclnodejs.ActionClient(node, "blm_msgs/action/Execute", "/blm/execute");
-if (!(await execute.waitForServer(120_000))) {
-  say("the agent's /blm/execute action server did not come up within 120 s");
-  await shutdown(1);
-}
-recording = true;
-let lastPrint = -Infinity;
-const goal = await execute.sendGoal({ instruction, timeout: timeoutSec }, (fb) => {
-  if (fb.elapsed - lastPrint < 1 && lastPrint >= 0) return;
-  lastPrint = fb.elapsed;
-  const s = status as rclnodejs.blm_msgs.msg.TaskStatus | null;
-  const criteria = s
-    ? s.criterion_names.map((n, i) => `${n} ${Number(s.criterion_values[i]).toFixed(3)}`).join(", ")
-    : "";
-  say(
-    `[${fb.elapsed.toFixed(1).padStart(5)} s] ${fb.phase.padEnd(9)} chunks ${String(fb.chunks_executed).padStart(4)}  ${criteria}`,
-  );
-});
-if (!goal.isAccepted()) {
-  say("the agent rejected the goal");
-  await shutdown(1);
-}
-// rclnodejs resolves getResult() with the result message itself.
-const result = (await goal.getResult()) as unknown as rclnodejs.blm_msgs.action.Execute_Result;
 recording = false;
 
-// 5. Outcome and artefacts.
-const finalStatus = status as rclnodejs.blm_msgs.msg.TaskStatus | null;
+// 4. Outcome and artefacts.
 say(
-  `outcome: ${result.success ? "SUCCESS" : "no success"} (${result.message}) after ${result.elapsed.toFixed(1)} s, ` +
-    `${result.chunks_executed} chunks executed; sim reports success=${finalStatus?.success ?? "unknown"}`,
+  `outcome: ${report.outcome === "success" ? "SUCCESS" : "no success"} (${report.message}) after ${report.simElapsedSec.toFixed(1)} s, ` +
+    `${report.chunksExecuted} chunks executed; sim reports success=${report.simSuccess ?? "unknown"}`,
 );
-recorder.stdin.end("end\n");
-await Promise.race([recorderExited, sleep(15_000)]);
-const wrote = /wrote (\S+)/.exec(recorderOutput);
-say(
-  wrote
-    ? `wrote ${path.relative(process.cwd(), wrote[1]!)}`
-    : `no MCAP written: ${recorderOutput.trim().split("\n").pop()}`,
-);
+if (report.mcap) say(`wrote ${path.relative(process.cwd(), report.mcap)}`);
 if (frames.length > 0) {
   const gifPath = path.join(outDir, "episode.gif");
   writeFileSync(gifPath, encodeGif(frames, FRAME_PERIOD_SEC * 1000));
@@ -236,4 +168,4 @@ if (frames.length > 0) {
 } else {
   say("no camera frames arrived; no GIF written");
 }
-await shutdown(0);
+await shutdown(report.outcome === "error" ? 1 : 0);

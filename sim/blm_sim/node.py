@@ -7,7 +7,8 @@ No physics, trajectory or success logic lives here (STYLE point 8).
 Published (stamps in sim time; sim time is monotonic across resets):
   /clock                          rosgraph_msgs/Clock
   /joint_states                   sensor_msgs/JointState (arm, gripper, mimic joints; driver names)
-  /camera/<front|wrist>/image_raw sensor_msgs/Image rgb8, sensor-data QoS
+  /camera/<front|wrist>/image_raw sensor_msgs/Image rgb8, sensor-data QoS (all zeros when the
+                                  blank_cameras parameter is set: the eval's ablation)
   /camera/<front|wrist>/camera_info  sensor_msgs/CameraInfo, sensor-data QoS
   /sim/task_status                blm_msgs/TaskStatus
   /sim/success                    std_msgs/Bool (DESIGN decision 5)
@@ -85,6 +86,7 @@ PARAMETERS: tuple[tuple[str, Any, str, Optional[tuple]], ...] = (
     ("status_rate_hz", 10.0, "/sim/task_status, /sim/success, /sim/objects rate in sim time (Hz).", (1.0, 100.0)),
     ("real_time_factor", 1.0, "Pacing: sim seconds per wall second; 0 = as fast as possible.", (0.0, 100.0)),
     ("goal_time_tolerance", 0.5, "FollowJointTrajectory: default time after the end to reach the goal (s).", (0.0, 10.0)),
+    ("blank_cameras", False, "Ablation: publish every camera image all zeros (black, same size and encoding).", None),
 )
 
 
@@ -159,6 +161,7 @@ class SimNode(Node):
         p = lambda n: self.get_parameter(n).value  # noqa: E731
         self.width, self.height = int(p("camera_width")), int(p("camera_height"))
         self.rtf = float(p("real_time_factor"))
+        self.blank_cameras = bool(p("blank_cameras"))
         self.goal_time_tolerance = float(p("goal_time_tolerance"))
         self.rates = {
             "camera": float(p("camera_rate_hz")),
@@ -280,7 +283,9 @@ class SimNode(Node):
             self._publish_status(stamp)
 
     def _publish_camera(self, cam: str, stamp: TimeMsg) -> None:
-        rgb = self.sim.render(cam)
+        # The blank-camera ablation blanks at the source: the agent's pipeline runs unchanged, only
+        # the pixels carry nothing (no render either, which frees a core for the agent).
+        rgb = np.zeros((self.height, self.width, 3), np.uint8) if self.blank_cameras else self.sim.render(cam)
         img = Image()
         img.header.stamp = stamp
         img.header.frame_id = f"camera_{cam}_optical_frame"
@@ -543,11 +548,20 @@ class SimNode(Node):
         return resp
 
 
+def _flag(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def _parse_cli(argv: list[str]) -> dict:
     """Plain flags (``--embodiment xarm6 --task PushCube``) as parameter overrides; ROS args too."""
     ap = argparse.ArgumentParser(prog="python -m blm_sim.node", add_help=True)
     for name, default, desc, _ in PARAMETERS:
-        ap.add_argument(f"--{name.replace('_', '-')}", dest=name, type=type(default), default=None, help=desc)
+        typ = _flag if isinstance(default, bool) else type(default)  # bool("false") would be True
+        ap.add_argument(f"--{name.replace('_', '-')}", dest=name, type=typ, default=None, help=desc)
     ns, _ = ap.parse_known_args(argv)
     return {k: v for k, v in vars(ns).items() if v is not None}
 

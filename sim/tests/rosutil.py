@@ -40,12 +40,14 @@ def domain_id() -> str:
 
 
 class SimProcess:
-    def __init__(self, log: Path, **params: object) -> None:
+    def __init__(self, log: Path, ros_args: tuple[str, ...] = (), **params: object) -> None:
         domain_id()
         self.log = log
         args = []
         for k, v in params.items():
             args += [f"--{k.replace('_', '-')}", str(v)]
+        if ros_args:
+            args += ["--ros-args", *ros_args]
         self._f = open(log, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "blm_sim.node", *args], cwd=SIM_DIR, stdout=self._f, stderr=subprocess.STDOUT,

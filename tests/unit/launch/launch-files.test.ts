@@ -22,6 +22,7 @@ import {
   type PlannedProcess,
 } from "../../../launch/interpreter.ts";
 import { nodeHost, REPO_ROOT } from "../../../launch/packages.ts";
+import { TASK_NAMES } from "../../../scripts/lib/eval/table.ts";
 
 const LAUNCH = path.join(REPO_ROOT, "launch");
 const PARAMS = path.join(LAUNCH, "params");
@@ -244,16 +245,26 @@ describe("launch/agent.launch.xml", () => {
 
 describe("launch/sim.launch.xml", () => {
   /** The sim node's declared parameters: (name, default) tuples of PARAMETERS in sim/blm_sim/node.py. */
-  function simParameters(): Map<string, "integer" | "double" | "string"> {
+  type SimType = "integer" | "double" | "string" | "bool";
+  function simParameters(): Map<string, SimType> {
     const text = readFileSync(path.join(REPO_ROOT, "sim/blm_sim/node.py"), "utf8");
     const block = text.slice(
       text.indexOf("PARAMETERS"),
       text.indexOf("\n)\n", text.indexOf("PARAMETERS")),
     );
-    const out = new Map<string, "integer" | "double" | "string">();
+    const out = new Map<string, SimType>();
     for (const m of block.matchAll(/\(\s*"([a-z_]+)",\s*([^,]+),/g)) {
       const d = m[2]!.trim();
-      out.set(m[1]!, /^["']/.test(d) ? "string" : /^-?\d+$/.test(d) ? "integer" : "double");
+      out.set(
+        m[1]!,
+        /^["']/.test(d)
+          ? "string"
+          : /^(True|False)$/.test(d)
+            ? "bool"
+            : /^-?\d+$/.test(d)
+              ? "integer"
+              : "double",
+      );
     }
     return out;
   }
@@ -300,7 +311,9 @@ describe("launch/sim.launch.xml", () => {
         ? "integer"
         : /^-?\d*\.\d+$/.test(p.value)
           ? "double"
-          : "string";
+          : /^(true|false)$/.test(p.value)
+            ? "bool"
+            : "string";
       expect(got, `${p.name}=${p.value}`).toBe(want);
     }
     // The sim is the clock source and paces itself on wall time.
@@ -309,20 +322,13 @@ describe("launch/sim.launch.xml", () => {
     );
   });
 
-  it("offers the six tasks and four embodiments", () => {
+  it("offers the six tasks (the eval's table rows) and four embodiments", () => {
     const args = new Map(
       resolve(SIM_FILE, {})
         .arguments.filter((a) => a.file === SIM_FILE)
         .map((a) => [a.name, a]),
     );
-    expect(args.get("task")!.choices).toEqual([
-      "PickCube",
-      "PushCube",
-      "StackCube",
-      "PullCube",
-      "PlaceSphere",
-      "LiftPegUpright",
-    ]);
+    expect(args.get("task")!.choices).toEqual([...TASK_NAMES]);
     expect(args.get("embodiment")!.choices).toEqual([...EMBODIMENT_NAMES]);
     const r = resolveLaunch(SIM_FILE, { task: "OpenDrawer" }, host);
     expect(!r.ok && r.error.message).toMatch(/'task' is 'OpenDrawer', not one of/);

@@ -1,0 +1,113 @@
+/**
+ * `npm run eval` end to end, small: one embodiment × one task × one seed with the test model and
+ * a short timeout, through the real graph (launch/sim.launch.xml: the sim and the agent over DDS).
+ * The test model is not trained to succeed: the episode must end as a well-formed timeout, with
+ * every output file in place; then --resume has nothing left to run.
+ */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { PNG } from "pngjs";
+import { describe, expect, it } from "vitest";
+import { parseResults } from "../../../scripts/lib/eval/results.ts";
+import type { SuccessTable } from "../../../scripts/lib/eval/table.ts";
+import { REPO_ROOT } from "../../support/processes.ts";
+
+const base = path.join(mkdtempSync(path.join(tmpdir(), "blm-eval-")), "test-tiny");
+/** Runs the eval's entry point (asynchronously: a blocked test worker loses its vitest RPC). */
+async function evalRun(extra: string[]) {
+  const child = spawn(
+    process.execPath,
+    [
+      ...["--import", "tsx", "scripts/eval.ts", "--out", base],
+      ...["--embodiments", "panda", "--tasks", "PickCube", "--seeds", "1"],
+      ...["--timeout", "3", "--real-time-factor", "5"],
+      ...extra,
+    ],
+    { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill("SIGINT"), 140_000);
+  const [status] = (await once(child, "exit")) as [number | null];
+  clearTimeout(timer);
+  return { status, stdout, stderr };
+}
+const MCAP_MAGIC = Buffer.from([0x89, 0x4d, 0x43, 0x41, 0x50, 0x30, 0x0d, 0x0a]);
+
+describe("npm run eval (1 embodiment × 1 task × 1 seed, test-tiny, 3 s timeout)", () => {
+  it("runs the episode through the graph and writes results, tables, plot and MCAP", async () => {
+    const r = await evalRun([]);
+    const out = `${r.stdout}\n${r.stderr}`;
+    expect(r.status, out).toBe(0);
+    expect(out).toMatch(
+      /\[1\/1\] panda PickCube seed 100000: timeout .*sim \d+\.\d s, wall \d+\.\d s/,
+    );
+    expect(out).toMatch(/overall average 0\.00% over 1 episodes/);
+
+    const results = parseResults(readFileSync(path.join(base, "results.json"), "utf8"));
+    expect(results.config).toEqual({
+      model: "test-tiny",
+      ablation: null,
+      timeout_s: 3,
+      real_time_factor: 5,
+    });
+    expect(results.episodes).toHaveLength(1);
+    const ep = results.episodes[0]!;
+    expect(ep).toMatchObject({
+      embodiment: "panda",
+      task: "PickCube",
+      seed: 100_000,
+      outcome: "timeout",
+      time_to_success_s: null,
+      sim_success: false,
+      message: "timeout",
+    });
+    expect(ep.instruction).toMatch(/cube/);
+    expect(ep.sim_elapsed_s).toBeGreaterThanOrEqual(3);
+    // The agent polls its goal on wall time: at 5× real time a busy machine overshoots by seconds.
+    expect(ep.sim_elapsed_s).toBeLessThan(12);
+    expect(ep.wall_s).toBeGreaterThan(0);
+
+    // The episode's MCAP, written by the recorder and named in the record.
+    expect(ep.mcap).toBe("episodes/panda/PickCube/seed-100000.mcap");
+    const mcap = readFileSync(path.join(base, ep.mcap!));
+    expect(mcap.subarray(0, 8).equals(MCAP_MAGIC)).toBe(true);
+    expect(mcap.subarray(-8).equals(MCAP_MAGIC)).toBe(true); // closed, not truncated
+    expect(mcap.length).toBeGreaterThan(10_000);
+
+    const table = JSON.parse(readFileSync(path.join(base, "table.json"), "utf8")) as SuccessTable;
+    expect(table.cells.PickCube!.panda).toEqual({
+      successes: 0,
+      episodes: 1,
+      success_pct: 0,
+      mean_time_to_success_s: null,
+    });
+    expect(table.robot_average).toEqual({ panda: 0, xarm6: null, xarm7: null, widowx_ai: null });
+    expect(table.overall_average).toBe(0);
+    const md = readFileSync(path.join(base, "table.md"), "utf8");
+    expect(md).toContain("| PickCube | 0.00 (0/1) | — | — | — |");
+    expect(md).toContain("| **Average** | **0.00** | **—** | **—** | **—** |");
+
+    const png = PNG.sync.read(readFileSync(path.join(base, "success.png")));
+    expect(png.width).toBeGreaterThan(400);
+    expect(png.height).toBeGreaterThan(200);
+  }, 150_000);
+
+  it("--resume finds nothing left to run; without it the results are not overwritten", async () => {
+    const before = readFileSync(path.join(base, "results.json"), "utf8");
+    const resumed = await evalRun(["--resume"]);
+    expect(resumed.status, resumed.stdout + resumed.stderr).toBe(0);
+    expect(resumed.stdout).toMatch(/1 episodes .*1 already in/);
+    expect(resumed.stdout).toMatch(/0 episodes run/);
+    expect(readFileSync(path.join(base, "results.json"), "utf8")).toBe(before);
+
+    const again = await evalRun([]);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/results\.json exists: --resume to continue it/);
+  }, 60_000);
+});
