@@ -9,7 +9,7 @@ import { ExecutionProviderSchema } from "../models/runtime/session.ts";
  * README's parameter table. `.describe()` text is the ROS descriptor's description.
  */
 /** The default model folder, relative to the repository: the agent's, the demo's and the eval's. */
-export const DEFAULT_MODEL = "models/test-tiny";
+export const DEFAULT_MODEL = "models/blm-tiny";
 
 export const AgentParamsSchema = z.object({
   embodiment: z

@@ -6,7 +6,7 @@
  *
  *   npm run demo -- [--embodiment panda] [--task PickCube] [--seed 0] [--timeout 20] [--model DIR]
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import rclnodejs from "rclnodejs";
@@ -38,13 +38,11 @@ mkdirSync(outDir, { recursive: true });
 const say = (line: string) => console.log(`demo: ${line}`);
 
 function describeModel(dir: string): string {
-  if (path.basename(dir) === "test-tiny")
-    return (
-      "models/test-tiny: the seeded test model (untrained on demonstrations). It drives the arm " +
-      "smoothly through the real pipeline but is not expected to solve the task; the trained " +
-      "blm-tiny model does not exist yet."
-    );
-  return dir;
+  const m = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as {
+    name?: string;
+    description?: string;
+  };
+  return `${path.relative(REPO_ROOT, dir) || dir}: ${m.description ?? m.name ?? "(no description)"}`;
 }
 
 say(`${args.embodiment} · ${args.task} · seed ${seed}`);

@@ -3,7 +3,7 @@ expert's demonstrations for all four arms and six tasks (one model), with the St
 
   cd models/tools
   python -m blm_tiny.stage2 features --demos ../../out/train/demos --backbone ../../out/train/stage1/backbone
-  python -m blm_tiny.stage2 train [--steps 8000] [--resume]
+  python -m blm_tiny.stage2 train [--steps 6000] [--resume]
   python -m blm_tiny.stage2 export --out ../blm-tiny
 
 `features` runs the frozen backbone once per camera frame pair (the prompt the runtime builds: two
@@ -55,22 +55,28 @@ def blm_tiny_config(d_backbone: int) -> ModelConfig:
     """The policy side of blm-tiny; the backbone entry only carries the Qwen hidden size."""
     return ModelConfig(
         backbone=BackboneConfig(d=d_backbone),
-        bridge=BridgeConfig(n_intent=16, d_latent=128, d_intent=128, n_heads=4, ffn=256, n_layers=2),
-        head=HeadConfig(d_model=128, n_heads=4, ffn=256, n_layers=4, enc_hidden=128, prediction="sample"),
+        bridge=BridgeConfig(n_intent=16, d_latent=96, d_intent=96, n_heads=4, ffn=192, n_layers=2),
+        head=HeadConfig(d_model=96, n_heads=4, ffn=192, n_layers=3, enc_hidden=96, prediction="sample"),
     )
 
 
 # ---- features -------------------------------------------------------------------------------
 
 
-def cache_features(demos: Path, backbone_dir: Path, cache: Path, layer_k: int | None, batch: int = 32) -> int:
-    """Writes <cache>/<embodiment>/<task>/seed_<n>.npz per episode (skipping those present); returns how many it wrote."""
+def cache_features(demos: Path, backbone_dir: Path, cache: Path, layer_k: int | None, batch: int = 32,
+                   shard: tuple[int, int] = (0, 1)) -> int:
+    """Writes <cache>/<embodiment>/<task>/seed_<n>.npz per episode (skipping those present; `shard`
+    (i, n) takes every n-th episode from the i-th, so n processes can share the work); returns how
+    many it wrote. Only the frames a sample can see (its latest, up to STALE_FRAMES older) are encoded;
+    `fidx` [samples, STALE_FRAMES + 1] points into `feats` for each staleness."""
     from . import backbone as bb
 
     model, processor = bb.load(backbone_dir)
     k = layer_k or model.config.text_config.num_hidden_layers
     written = 0
-    paths = find_episodes(demos)
+    # seed-major: any prefix of the work covers every (embodiment, task) pair alike
+    paths = sorted(find_episodes(demos), key=lambda p: (int(p.stem.split("_")[1]), p.parts[-3], p.parts[-2]))
+    paths = paths[shard[0] :: shard[1]]
     for i, path in enumerate(paths):
         out = cache / path.relative_to(demos).with_suffix(".npz")
         if out.exists():
@@ -80,7 +86,9 @@ def cache_features(demos: Path, backbone_dir: Path, cache: Path, layer_k: int | 
         ts = anchors(ep)
         if not len(ts):
             continue
-        frames = list(zip(ep.front, ep.wrist))
+        seen = np.array([[max(ep.frame_index(t) - s, 0) for s in range(STALE_FRAMES + 1)] for t in ts])
+        needed = np.unique(seen)
+        frames = [(ep.front[f], ep.wrist[f]) for f in needed]
         hidden: list[np.ndarray] = []
         for j in range(0, len(frames), batch):
             part = frames[j : j + batch]
@@ -93,14 +101,14 @@ def cache_features(demos: Path, backbone_dir: Path, cache: Path, layer_k: int | 
             states=np.stack([ep.state_at(t) for t in ts]).astype(np.float32),
             chunks=np.stack([ep.action_chunk(t) for t in ts]).astype(np.float32),
             future=np.stack([ep.state_at(t + HORIZON * DT) for t in ts]).astype(np.float32),
-            fidx=np.array([ep.frame_index(t) for t in ts], dtype=np.int64),
+            fidx=np.searchsorted(needed, seen).astype(np.int64),
             meta=np.array(json.dumps({"embodiment": ep.embodiment, "task": ep.task, "seed": ep.seed,
                                       "instruction": ep.instruction, "layer_k": k})),
         )
         os.replace(tmp, out)
         written += 1
-        print(f"features {i + 1}/{len(paths)} {path.relative_to(demos)}: {len(frames)} frames, {len(ts)} samples, "
-              f"{time.monotonic() - t0:.1f} s", flush=True)
+        print(f"features {i + 1}/{len(paths)} {path.relative_to(demos)}: {len(frames)} of {len(ep.front)} frames, "
+              f"{len(ts)} samples, {time.monotonic() - t0:.1f} s", flush=True)
     return written
 
 
@@ -128,6 +136,10 @@ class Demos:
         w = np.array([1.0 / pairs[(self.eps[i]["embodiment"], self.eps[i]["task"])] for i, _ in self.index])
         self.p = w / w.sum()
         self.d = int(self.eps[0]["feats"].shape[-1])
+        ks = {e["layer_k"] for e in self.eps}
+        if len(ks) != 1:
+            raise ValueError(f"cached features come from different backbone layers {sorted(ks)}: re-run `features`")
+        self.layer_k = ks.pop()
 
     def ranges(self) -> dict[str, tuple[list[float], list[float]]]:
         """min/max per arm over its states and chunk targets, widened, inside the limits less the margin."""
@@ -174,8 +186,7 @@ class Batcher:
         emb = np.zeros(b, np.int64)
         for r, ((_, j), e) in enumerate(zip(idx, eps)):
             arm = e["arm"]
-            f = int(e["fidx"][j]) - (int(rng.integers(0, STALE_FRAMES + 1)) if stale else 0)
-            feats = e["feats"][max(f, 0)]
+            feats = e["feats"][e["fidx"][j, int(rng.integers(0, STALE_FRAMES + 1)) if stale else 0]]
             hidden[r, : len(feats)] = feats
             mask[r, : len(feats)] = 1
             si, ai = list(arm.state_indices), list(arm.action_indices)
@@ -296,7 +307,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
             history.append({"step": step, "flow": flow.item(), "future": future.item()})
             print(f"step {step}/{steps} flow {flow.item():.4f} future {future.item():.4f} ({rate:.2f} s/step)", flush=True)
         if step % ckpt_every == 0 or step == steps:
-            _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed)
+            _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed, demos.layer_k)
     report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "episodes": len(demos.eps),
               "pairs": [list(k) for k in demos.pairs], "train_samples": int(len(train_rows)),
               "held_out_samples": int(len(val_rows)), "final": history[-1] if history else None}
@@ -307,10 +318,10 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
     return report
 
 
-def _save(path: Path, policy, opt, step, ranges, history, cfg, seed) -> None:
+def _save(path: Path, policy, opt, step, ranges, history, cfg, seed, layer_k) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"policy": policy.state_dict(), "opt": opt.state_dict(), "step": step, "ranges": ranges,
-                "history": history, "config": asdict(cfg), "seed": seed}, tmp)
+                "history": history, "config": asdict(cfg), "seed": seed, "layer_k": layer_k}, tmp)
     os.replace(tmp, path)
 
 
@@ -318,10 +329,10 @@ def _save(path: Path, policy, opt, step, ranges, history, cfg, seed) -> None:
 
 
 def export(ckpt_path: Path, backbone_dir: Path, out: Path, layer_k: int | None) -> dict:
+    """The bridge and head from the checkpoint, the Stage I backbone (its layer k) beside them, one manifest."""
     from blm_tools.export import Model, export_graphs, write_manifest
-    from qwen_export.export import export_backbone, merge_into_manifest
 
-    from . import backbone as bb
+    from . import stage1
 
     ck = torch.load(ckpt_path, weights_only=False)
     c = ck["config"]
@@ -333,16 +344,76 @@ def export(ckpt_path: Path, backbone_dir: Path, out: Path, layer_k: int | None) 
     out.mkdir(parents=True, exist_ok=True)
     paths = export_graphs(model, out, names=("intent_bridge", "denoiser"))
     manifest = out / "manifest.json"
-    write_manifest(model, out, paths, "blm-tiny",
-                   "blm-tiny: a small Qwen2.5-VL-architecture backbone trained on the simulator's embodied QA "
-                   "(Stage I), a Perceiver intent bridge and a DiT flow-matching head trained on the expert's "
-                   "demonstrations of all four arms and six tasks (Stage II).",
-                   ranges=ck["ranges"], created_by="models/tools/blm_tiny/stage2.py")
-    qwen, _ = bb.load(backbone_dir)
-    k = layer_k or qwen.config.text_config.num_hidden_layers
-    section = bb.export(qwen, backbone_dir, out, k)
-    merge_into_manifest(manifest, section, ["front", "wrist"])
+    write_manifest(model, out, paths, "blm-tiny", DESCRIPTION, ranges=ck["ranges"],
+                   created_by="models/tools/blm_tiny (stage1.py, stage2.py)")
+    stage1.export(backbone_dir, out, layer_k or ck.get("layer_k"), "float32", manifest, ["front", "wrist"])
     return json.loads(manifest.read_text())
+
+
+DESCRIPTION = (
+    "blm-tiny: a small Qwen2.5-VL-architecture backbone trained on the simulator's embodied QA (Stage I), "
+    "a Perceiver intent bridge and a DiT flow-matching head trained on the expert's demonstrations of all "
+    "four arms and six tasks with the backbone frozen (Stage II)."
+)
+
+
+# ---- fixtures -------------------------------------------------------------------------------
+
+
+def _enc(x: np.ndarray) -> dict:
+    import base64
+
+    dtype = {np.dtype(np.float32): "float32", np.dtype(np.uint8): "uint8", np.dtype(np.int64): "int64"}[x.dtype]
+    return {"dtype": dtype, "shape": list(x.shape), "data": base64.b64encode(np.ascontiguousarray(x).tobytes()).decode()}
+
+
+@torch.no_grad()
+def write_fixtures(model_dir: Path, ckpt_path: Path, backbone_dir: Path, demos: Path, steps: int = 4) -> Path:
+    """models/<name>/fixtures/episodes.json: per arm, frames from a held-out demonstration (the last
+    seed of its PickCube episodes) with the state, the instruction, the PyTorch intent and sampled
+    chunk (fixed noise) and the expert's chunk: the runtime's parity on real frames, and whether
+    the model moves the way the expert did (tests/unit/models/blm-tiny.test.ts)."""
+    from blm_tools.export import denormalize, normalize
+
+    from . import backbone as bb
+
+    ck = torch.load(ckpt_path, weights_only=False)
+    c = ck["config"]
+    cfg = ModelConfig(BackboneConfig(**c["backbone"]), BridgeConfig(**c["bridge"]), HeadConfig(**c["head"]))
+    policy = Policy(cfg).eval()
+    policy.load_state_dict(ck["policy"])
+    qwen, proc = bb.load(backbone_dir)
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    cases = []
+    for arm in ARMS:
+        eps = sorted((demos / arm.name / "PickCube").glob("seed_*.mcap"), key=lambda p: int(p.stem.split("_")[1]))
+        ep = read_episode(eps[-1])
+        ts = anchors(ep)
+        for t in (ts[len(ts) // 5], ts[len(ts) // 2]):
+            f = ep.frame_index(float(t))
+            hidden = bb.encode(qwen, proc, [(ep.front[f], ep.wrist[f])], [ep.instruction], ck["layer_k"])[0]
+            h = torch.from_numpy(hidden[None].astype(np.float32))
+            intent = policy.bridge(h, torch.ones(1, h.shape[1], dtype=torch.int64))
+            ent = manifest["embodiments"][arm.name]
+            state = ep.state_at(float(t)).astype(np.float32)
+            s = torch.zeros(1, cfg.head.state_dim)
+            s[0, ent["state"]["indices"]] = torch.from_numpy(normalize(state, ent["state"]["normalization"]))
+            g = torch.Generator().manual_seed(1000 + len(cases))
+            noise = torch.randn(1, cfg.head.horizon, cfg.head.action_dim, generator=g)
+            x = euler_sample(policy.head, noise, s, torch.tensor([arm.model_id]), intent, steps)[0].numpy()
+            chunk = denormalize(x[:, ent["action"]["indices"]], ent["action"]["normalization"])
+            cases.append({
+                "embodiment": arm.name, "episode": str(eps[-1].relative_to(demos)), "t": float(t),
+                "instruction": ep.instruction, "steps": steps,
+                "front": _enc(ep.front[f]), "wrist": _enc(ep.wrist[f]), "state": _enc(state),
+                "intent": _enc(intent[0].numpy()), "noise": _enc(noise[0].numpy()),
+                "chunk": _enc(chunk.astype(np.float32)),
+                "expert_chunk": _enc(ep.action_chunk(float(t)).astype(np.float32)),
+            })
+    out = model_dir / "fixtures" / "episodes.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"torch": torch.__version__.split("+")[0], "cases": cases}) + "\n")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -353,11 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--backbone", type=Path, default=REPO / "out" / "train" / "stage1" / "backbone")
     f.add_argument("--cache", type=Path, default=OUT / "cache")
     f.add_argument("--layer-k", type=int, default=None)
+    f.add_argument("--shard", default="0/1", help="i/n: every n-th episode from the i-th")
     t = sub.add_parser("train")
     t.add_argument("--cache", type=Path, default=OUT / "cache")
     t.add_argument("--out", type=Path, default=OUT)
-    t.add_argument("--steps", type=int, default=8000)
-    t.add_argument("--batch", type=int, default=128)
+    t.add_argument("--steps", type=int, default=6000)
+    t.add_argument("--batch", type=int, default=64)
     t.add_argument("--lr", type=float, default=3e-4)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1)
@@ -367,10 +439,19 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--backbone", type=Path, default=REPO / "out" / "train" / "stage1" / "backbone")
     e.add_argument("--out", type=Path, default=REPO / "models" / "blm-tiny")
     e.add_argument("--layer-k", type=int, default=None)
+    x = sub.add_parser("fixtures")
+    x.add_argument("--ckpt", type=Path, default=OUT / "ckpt.pt")
+    x.add_argument("--backbone", type=Path, default=REPO / "out" / "train" / "stage1" / "backbone")
+    x.add_argument("--model", type=Path, default=REPO / "models" / "blm-tiny")
+    x.add_argument("--demos", type=Path, default=REPO / "out" / "train" / "demos")
+    x.add_argument("--steps", type=int, default=1, help="Euler steps (the agent's denoise_steps)")
     a = ap.parse_args(argv)
-    if a.cmd == "features":
+    if a.cmd == "fixtures":
+        print(f"wrote {write_fixtures(a.model, a.ckpt, a.backbone, a.demos, a.steps)}")
+    elif a.cmd == "features":
         torch.set_num_threads(1)
-        print(f"wrote {cache_features(a.demos, a.backbone, a.cache, a.layer_k)} episode caches")
+        i, n = (int(x) for x in a.shard.split("/"))
+        print(f"wrote {cache_features(a.demos, a.backbone, a.cache, a.layer_k, shard=(i, n))} episode caches")
     elif a.cmd == "train":
         train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads)
     else:

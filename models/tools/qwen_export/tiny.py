@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import Qwen2_5_VLConfig
@@ -84,8 +85,9 @@ INSTRUCTIONS = [
 ]
 
 
-def train_tokenizer(vocab_size: int = 400) -> Tokenizer:
-    """Byte-level BPE with Qwen2's normalizer, pre-tokenizer and decoder (deterministic)."""
+def train_tokenizer(vocab_size: int = 400, corpus: Sequence[str] | None = None) -> Tokenizer:
+    """Byte-level BPE with Qwen2's normalizer, pre-tokenizer and decoder (deterministic), trained on
+    ``corpus`` (default: the instructions above, as qwen-tiny's tokenizer)."""
     tok = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence(
@@ -102,7 +104,7 @@ def train_tokenizer(vocab_size: int = 400) -> Tokenizer:
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    tok.train_from_iterator(INSTRUCTIONS * 4, trainer=trainer)
+    tok.train_from_iterator(list(corpus) if corpus is not None else INSTRUCTIONS * 4, trainer=trainer)
     return tok
 
 

@@ -122,7 +122,7 @@ def _fake_cache(root: Path, rng: np.random.Generator) -> None:
             out = root / arm.name / "PickCube" / f"seed_{seed}.npz"
             out.parent.mkdir(parents=True, exist_ok=True)
             np.savez(out, feats=feats, states=states.astype(np.float32), chunks=chunks.astype(np.float32),
-                     future=chunks[:, -1].astype(np.float32), fidx=rng.integers(0, f, n),
+                     future=chunks[:, -1].astype(np.float32), fidx=rng.integers(0, f, (n, 4)),
                      meta=np.array(json.dumps({"embodiment": arm.name, "task": "PickCube", "seed": seed,
                                                "instruction": "pick up the red cube", "layer_k": 2})))
 
@@ -154,3 +154,72 @@ def test_training_steps_checkpoint_and_resume(tmp_path, monkeypatch):
     again = stage2.train(tmp_path / "cache", out, steps=150, batch_size=16, lr=1e-3, seed=3, resume=True, threads=1)
     assert again["final"]["step"] == 150
     assert torch.load(out / "ckpt.pt", weights_only=False)["history"][:len(hist)] == hist
+
+
+def test_features_from_the_backbone_train_and_export(episode, tmp_path, monkeypatch):
+    """Cached features are the backbone's layer-k hidden states of each frame pair; the export holds
+    the Stage I backbone graphs, the bridge and the head, with the trained statistics."""
+    import onnxruntime as ort
+
+    from blm_tiny import backbone as B
+
+    bdir = tmp_path / "backbone"
+    model, proc = B.build(bdir, seed=0, sizes=B.TINY_SIZES)
+    B.save(model, proc, bdir)
+    demos = episode.parents[2]
+    cache = tmp_path / "cache"
+    assert stage2.cache_features(demos, bdir, cache, layer_k=1) == 1
+    assert stage2.cache_features(demos, bdir, cache, layer_k=1) == 0  # resumable: done is skipped
+    z = np.load(cache / "panda" / "PickCube" / "seed_7.npz")
+    ep = read_episode(episode)
+    ts = anchors(ep)
+    i = len(ts) // 2
+    f = ep.frame_index(ts[i])
+    ref = B.encode(model, proc, [(ep.front[f], ep.wrist[f])], [ep.instruction], layer_k=1)[0]
+    assert z["feats"].shape[0] <= len(ep.front) and z["feats"].shape[1:] == ref.shape
+    assert z["fidx"].shape == (len(ts), stage2.STALE_FRAMES + 1)
+    np.testing.assert_allclose(z["feats"][z["fidx"][i, 0]].astype(np.float32), ref, atol=2e-3 * max(1.0, np.abs(ref).max()))
+    older = B.encode(model, proc, [(ep.front[f - 2], ep.wrist[f - 2])], [ep.instruction], layer_k=1)[0]
+    np.testing.assert_allclose(z["feats"][z["fidx"][i, 2]].astype(np.float32), older, atol=2e-3 * max(1.0, np.abs(ref).max()))
+    assert len(z["states"]) == len(ts) and z["chunks"].shape[1:] == (HORIZON, 8)
+
+    # the other arms from synthetic caches of the same width, so every arm has statistics
+    rng = np.random.default_rng(1)
+    for arm in ARMS[1:]:
+        n = 20
+        states = np.tile(np.array([*arm.home, arm.gripper_range[1] * 0.9]), (n, 1)).astype(np.float32)
+        out = cache / arm.name / "PickCube" / "seed_0.npz"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(out, feats=z["feats"][:4], states=states, chunks=np.repeat(states[:, None], HORIZON, 1),
+                 future=states, fidx=rng.integers(0, 4, (n, 4)),
+                 meta=np.array(json.dumps({"embodiment": arm.name, "task": "PickCube", "seed": 0,
+                                           "instruction": "x", "layer_k": 1})))
+    small = stage2.blm_tiny_config
+
+    def tiny(d: int):
+        cfg = small(d)
+        cfg.head.n_layers, cfg.head.d_model, cfg.head.ffn, cfg.head.enc_hidden = 1, 32, 64, 32
+        cfg.bridge.d_latent, cfg.bridge.d_intent, cfg.bridge.ffn, cfg.bridge.n_intent = 32, 32, 64, 4
+        return cfg
+
+    monkeypatch.setattr(stage2, "blm_tiny_config", tiny)
+    stage2.train(cache, tmp_path / "run", steps=20, batch_size=8, lr=1e-3, seed=0, resume=False, threads=1)
+    out = tmp_path / "model"
+    manifest = stage2.export(tmp_path / "run" / "ckpt.pt", bdir, out, layer_k=None)
+    assert manifest["backbone"]["kind"] == "qwen2_5_vl" and manifest["backbone"]["layer_k"] == 1
+    assert set(manifest["graphs"]) == {"intent_bridge", "denoiser"}
+    assert manifest["intent"] == {"tokens": 4, "dim": 32}
+    ck = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)
+    assert manifest["embodiments"]["panda"]["action"]["normalization"]["min"] == ck["ranges"]["panda"][0]
+    for g in [*manifest["graphs"].values(), *manifest["backbone"]["qwen2_5_vl"]["graphs"].values()]:
+        assert (out / g["file"]).exists()
+    # the exported bridge is the trained one
+    policy = stage2.Policy(tiny(ref.shape[1]))
+    policy.load_state_dict(ck["policy"])
+    h = torch.from_numpy(ref[None].astype(np.float32))
+    m = torch.ones(1, ref.shape[0], dtype=torch.int64)
+    with torch.no_grad():
+        want = policy.bridge(h, m).numpy()
+    sess = ort.InferenceSession(str(out / "intent_bridge.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"hidden_states": h.numpy(), "hidden_mask": m.numpy()})[0]
+    np.testing.assert_allclose(got, want, atol=1e-4)

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { loadEmbodiment } from "../../../embodiments/registry.ts";
 import { EMBODIMENT_NAMES } from "../../../embodiments/schema.ts";
 import { ExecutionProviderSchema } from "../../../models/runtime/session.ts";
-import { AGENT_PARAMETER_NAMES, AgentParamsSchema } from "../../../nodes/params.ts";
+import { AGENT_PARAMETER_NAMES, AgentParamsSchema, DEFAULT_MODEL } from "../../../nodes/params.ts";
 import {
   checkAgentParameters,
   readParamsFile,
@@ -80,7 +80,7 @@ describe("launch/agent.launch.xml", () => {
         dry_run: false,
         execution_provider: "auto",
       });
-      expect(report.params!.model).toBe(path.join(REPO_ROOT, "models/test-tiny"));
+      expect(report.params!.model).toBe(path.join(REPO_ROOT, DEFAULT_MODEL));
       expect(agent!.parameters[0]).toEqual({
         kind: "file",
         path: path.join(PARAMS, `${embodiment}.yaml`),
@@ -163,7 +163,7 @@ describe("launch/agent.launch.xml", () => {
       "--ros-args",
       ...["-r", "__node:=blm_agent", "-r", "__ns:=/"],
       ...["--params-file", path.join(PARAMS, "panda.yaml")],
-      ...["-p", "embodiment:=panda", "-p", `model:=${path.join(REPO_ROOT, "models/test-tiny")}`],
+      ...["-p", "embodiment:=panda", "-p", `model:=${path.join(REPO_ROOT, DEFAULT_MODEL)}`],
       ...[
         "-p",
         "execution_provider:=auto",

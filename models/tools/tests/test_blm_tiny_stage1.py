@@ -1,0 +1,198 @@
+"""blm-tiny Stage I (issue 8) smoke test: simulator QA scenes, a few training steps on a tiny config,
+checkpoint/resume, encode(), and the ONNX export's round trip against encode()."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from blm_tiny import backbone as B  # noqa: E402
+from blm_tiny import qa as Q  # noqa: E402
+from blm_tiny import stage1 as S  # noqa: E402
+from qwen_export.pipeline import OnnxBackbone, max_rel_error  # noqa: E402
+from qwen_export.reference import messages  # noqa: E402
+
+TOL_REL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    torch.set_num_threads(1)
+    cache = tmp_path_factory.mktemp("qa")
+    empty = tmp_path_factory.mktemp("no-demos")
+    d = Q.build("train", 2, cache, empty, arms=["panda", "widowx_ai"], tasks=["PickCube", "StackCube"], log=lambda m: None)
+    return d, cache
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    d, _ = data
+    out = tmp_path_factory.mktemp("stage1")
+    model, proc, losses = S.train(d, out, steps=6, scenes=2, questions=3, lr=3e-3, warmup=2, seed=0,
+                                  ckpt_every=3, sizes=B.TINY_SIZES, log=lambda m: None)
+    folder = out / "backbone"
+    B.save(model, proc, folder)
+    return out, folder, losses
+
+
+def test_scenes_have_camera_images_and_canonical_answers(data):
+    d, cache = data
+    assert len(d.meta) == 8 and d.front.shape == (8, 128, 128, 3) and d.wrist.shape == (8, 128, 128, 3)
+    assert d.front.dtype == np.uint8 and all(d.front[i].std() > 5 for i in range(8))
+    assert not np.array_equal(d.front[0], d.front[1])  # different seeds, arm poses
+    vocab = set(Q.answer_vocabulary())
+    assert all(a in vocab for _, _, _, a in d.items)
+    for t in ("colour", "position", "relation", "task", "instruction", "robot", "gripper", "height"):
+        assert d.counts.get(t, 0) > 0, t
+    tasks = {(m["embodiment"], m["task"]) for m in d.meta}
+    assert tasks == {(e, t) for e in ("panda", "widowx_ai") for t in ("PickCube", "StackCube")}
+    assert any(q == m["instruction"] and a == m["task"] for s, _, q, a in d.items for m in [d.meta[s]])
+    # cached: a rerun reads the same blocks
+    again = Q.build("train", 2, cache, None, arms=["panda", "widowx_ai"], tasks=["PickCube", "StackCube"], log=lambda m: None)
+    assert again.items == d.items and np.array_equal(again.front, d.front)
+
+
+def test_held_out_seeds_are_disjoint():
+    assert not set(Q.sim_seeds("train", 1000)) & set(Q.sim_seeds("eval", 1000))
+    assert Q.demo_split(Path("x/PickCube/seed_4.mcap")) == "eval" and Q.demo_split(Path("x/PickCube/seed_3.mcap")) == "train"
+
+
+def test_demo_labels_give_progress_success_and_holding_questions():
+    lab = {"task": "PickCube", "embodiment": "xarm7", "instruction": "pick up the red cube", "frame": (0.0, 1.0),
+           "gripper_open": False, "progress": "middle", "success": False, "grasped": {"cube": True}}
+    qs = {q.qtype: q.answer for q in Q.questions(lab, np.random.default_rng(0))}
+    assert qs["progress"] == "middle" and qs["success"] == "no" and qs["holding"] == "yes"
+    assert qs["robot"] == "xarm7" and qs["task"] == "PickCube" and qs["gripper"] in ("closed", "no")
+
+
+def test_answer_tokens_append_to_the_prompt_tokens(trained):
+    _, folder, _ = trained
+    proc = B.processor(folder)
+    tok = proc.tokenizer
+    p = B.prompt(proc, "where is the red cube?")
+    for a in Q.answer_vocabulary():
+        full = tok(p + a + S.IM_END, add_special_tokens=False)["input_ids"]
+        assert full == tok(p, add_special_tokens=False)["input_ids"] + tok(a + S.IM_END, add_special_tokens=False)["input_ids"], a
+
+
+def test_shared_vision_loss_is_the_full_forward_loss(data, trained):
+    d, _ = data
+    _, folder, _ = trained
+    model, proc = B.load(folder)
+    bat = S.Batcher(model, proc)
+    frames = [(d.front[i], d.wrist[i]) for i in (0, 5)]
+    rows = [(0, d.items[0][2], d.items[0][3]), (1, "which robot is this?", "widowx ai"), (0, "pick up the red cube", "PickCube")]
+    pv, grid = bat.images(frames)
+    batch = bat.tokens(grid, rows)
+    with torch.no_grad():
+        mine = S.loss_shared(model, pv, grid, batch)
+        inp = B.inputs(proc, [frames[s] for s, _, _ in rows], [B.prompt(proc, q) + a + S.IM_END for _, q, a in rows])
+        assert torch.equal(inp["input_ids"], batch["input_ids"])
+        ref = model(**inp, labels=batch["labels"]).loss
+        S.use_fast_patch_embed(model)
+        fast = S.loss_shared(model, pv, grid, batch)
+    assert abs(float(mine) - float(ref)) < 1e-5 and abs(float(fast) - float(ref)) < 1e-4
+
+
+def test_loss_is_finite_and_decreases_on_a_repeated_batch(data, tmp_path):
+    d, _ = data
+    torch.manual_seed(0)
+    model, proc = B.build(tmp_path, seed=0, sizes=B.TINY_SIZES)
+    S.use_fast_patch_embed(model)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    bat = S.Batcher(model, proc)
+    draw = S.Sampler(d, 0).draw(2, 4)
+    pv, grid, batch = S.make_batch(bat, d, draw)
+    losses = []
+    for _ in range(8):
+        loss = S.loss_shared(model, pv, grid, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert all(np.isfinite(losses))
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_training_resumes_from_its_last_checkpoint(data, trained, tmp_path):
+    d, _ = data
+    out, _, losses = trained
+    assert len(losses) == 6 and all(np.isfinite(losses))
+    assert sorted(p.name for p in (out / "ckpt").glob("*.pt")) == ["step_000003.pt", "step_000006.pt"]
+    # a run cut after 3 steps and resumed gives the same weights as the uninterrupted one
+    (tmp_path / "ckpt").mkdir()
+    import shutil
+
+    shutil.copy(out / "ckpt" / "step_000003.pt", tmp_path / "ckpt" / "step_000003.pt")
+    model, _, rest = S.train(d, tmp_path, steps=6, scenes=2, questions=3, lr=3e-3, warmup=2, seed=0,
+                             ckpt_every=3, resume=True, sizes=B.TINY_SIZES, log=lambda m: None)
+    assert len(rest) == 3 and np.allclose(rest, losses[3:], rtol=0, atol=1e-6)
+    ref = torch.load(out / "ckpt" / "step_000006.pt", weights_only=False)["model"]
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, ref[k]), k
+
+
+def test_encode_shapes_and_scenes_differ(data, trained):
+    d, _ = data
+    _, folder, _ = trained
+    model, proc = B.load(folder)
+    frames = [(d.front[0], d.wrist[0]), (d.front[5], d.wrist[5]), (d.front[0], d.wrist[0])]
+    instr = ["pick up the red cube", "pick up the red cube", "stack the red cube on top of the green cube"]
+    hs = B.encode(model, proc, frames, instr, batch_size=2)
+    D = model.config.text_config.hidden_size
+    n = [len(proc.tokenizer(B.prompt(proc, i))["input_ids"]) - 2 + 2 * 25 for i in instr]  # pads expand 1 -> 25
+    assert [h.shape for h in hs] == [(k, D) for k in n]
+    assert all(h.dtype == np.float32 and np.isfinite(h).all() for h in hs)
+    assert np.abs(hs[0] - hs[1]).max() > 1e-3  # two scenes, same instruction
+    # batching changes nothing: one at a time gives the same states
+    one = B.encode(model, proc, frames[1:2], instr[1:2])[0]
+    assert np.abs(one - hs[1]).max() <= 1e-5 * max(1.0, np.abs(one).max())
+    k1 = B.encode(model, proc, frames[:1], instr[:1], layer_k=1)[0]
+    assert k1.shape == hs[0].shape and np.abs(k1 - hs[0]).max() > 1e-3
+    with pytest.raises(ValueError, match="layer_k"):
+        B.encode(model, proc, frames[:1], instr[:1], layer_k=model.config.text_config.num_hidden_layers + 1)
+
+
+def test_greedy_decoding_matches_generate(data, trained):
+    d, _ = data
+    _, folder, _ = trained
+    model, proc = B.load(folder)
+    bat = S.Batcher(model, proc)
+    frames = [(d.front[2], d.wrist[2])]
+    q = "which task is this scene set up for?"
+    pv, grid = bat.images(frames)
+    mine = S.greedy(model, bat, pv, grid, [(0, q)], max_new=4)[0]
+    inp = B.inputs(proc, frames, [B.prompt(proc, q)])
+    with torch.no_grad():
+        gen = model.generate(**inp, max_new_tokens=4, do_sample=False, eos_token_id=proc.tokenizer.convert_tokens_to_ids(S.IM_END))
+    ref = proc.tokenizer.decode(gen[0, inp["input_ids"].shape[1]:], skip_special_tokens=False).split(S.IM_END)[0].strip()
+    assert mine == ref
+
+
+def test_export_round_trips_through_onnxruntime(data, trained, tmp_path):
+    d, _ = data
+    _, folder, _ = trained
+    model, proc = B.load(folder)
+    k = model.config.text_config.num_hidden_layers
+    assert S.main(["export", "--backbone", str(folder), "--out", str(tmp_path), "--layer-k", str(k)]) == 0
+    section = json.loads((tmp_path / "backbone.json").read_text())
+    assert section["layer_k"] == k and section["image"]["max_pixels"] == B.PIXELS["max_pixels"]
+    assert section["prompt"] == {"system": "You are a helpful assistant.", "add_generation_prompt": True}
+    assert (tmp_path / "tokenizer.json").read_bytes() == (folder / "tokenizer.json").read_bytes()
+    frames = [(d.front[1], d.wrist[1])]
+    instr = "grasp the red cube and bring it to the green ball"
+    want = B.encode(model, proc, frames, [instr])[0]
+    text = proc.apply_chat_template(messages(2, instr), add_generation_prompt=True, tokenize=False)
+    inputs = B.inputs(proc, frames, [text])
+    got = OnnxBackbone(tmp_path).run(model, inputs)[0]
+    assert got.shape == want.shape
+    _, rel = max_rel_error(got, want)
+    assert rel < TOL_REL
