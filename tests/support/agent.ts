@@ -3,7 +3,8 @@
  * integration tests. Each describe block uses its own ROS namespace, so blocks in parallel test
  * files share the run's domain without hearing each other.
  */
-import { Peer } from "./processes.ts";
+import path from "node:path";
+import { Peer, REPO_ROOT } from "./processes.ts";
 
 export interface DriverStats {
   t: number;
@@ -186,6 +187,12 @@ export class Driver {
   }
 }
 
+/**
+ * The test model (DESIGN decision 15): its chunks are built to be accepted by the executor and to
+ * move the arm, which the agent tests assert; the default model is graded by the eval instead.
+ */
+export const TEST_MODEL = path.join(REPO_ROOT, "models/test-tiny");
+
 /** The agent's ROS arguments for one test namespace. */
 export function agentArgs(ns: string, embodiment: string, extra: string[] = []): string[] {
   return [
@@ -194,6 +201,8 @@ export function agentArgs(ns: string, embodiment: string, extra: string[] = []):
     `__ns:=${ns}`,
     "-p",
     `embodiment:=${embodiment}`,
+    "-p",
+    `model:=${TEST_MODEL}`,
     "-p",
     "trajectory_topic:=arm_controller/joint_trajectory",
     ...extra,

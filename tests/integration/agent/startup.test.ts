@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import {
   Driver,
+  TEST_MODEL,
   TRAJECTORY_TOPIC,
   agentReady,
   startAgent,
@@ -50,6 +51,8 @@ describe("the nodes as separate processes", () => {
       `__ns:=${ns}`,
       "-p",
       "embodiment:=xarm6",
+      "-p",
+      `model:=${TEST_MODEL}`,
       "-p",
       `trajectory_topic:=${TRAJECTORY_TOPIC}`,
       "-p",

@@ -22,6 +22,7 @@ async function evalRun(extra: string[]) {
     process.execPath,
     [
       ...["--import", "tsx", "scripts/eval.ts", "--out", base],
+      ...["--model", path.join(REPO_ROOT, "models/test-tiny")],
       ...["--embodiments", "panda", "--tasks", "PickCube", "--seeds", "1"],
       ...["--timeout", "3", "--real-time-factor", "5"],
       ...extra,

@@ -19,6 +19,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { checkAgentParameters } from "../../../launch/agent-params.ts";
 import { resolveLaunch } from "../../../launch/interpreter.ts";
+import { DEFAULT_MODEL } from "../../../nodes/params.ts";
 import {
   AGENT_BIN,
   AGENT_EXECUTABLES,
@@ -130,7 +131,7 @@ describe("scripts/install-ament.sh", () => {
     });
     const report = checkAgentParameters(agent!);
     expect(report.issues).toEqual([]);
-    expect(report.params!.model).toBe(path.join(prefix, "share/blm_agent/models/test-tiny"));
+    expect(report.params!.model).toBe(path.join(prefix, "share/blm_agent", DEFAULT_MODEL));
     const a = resolveLaunch(
       path.join(prefix, "share/blm_agent/launch/agent.launch.xml"),
       { embodiment: "panda" },
