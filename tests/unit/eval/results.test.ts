@@ -17,6 +17,7 @@ import {
   type EvalResults,
 } from "../../../scripts/lib/eval/results.ts";
 import { episode } from "./support.ts";
+import { DEFAULT_MODEL } from "../../../nodes/params.ts";
 
 const config = { model: "test-tiny", ablation: null, timeout_s: 20, real_time_factor: 1 };
 const ROOT = "/repo";
@@ -78,12 +79,12 @@ describe("npm run eval options", () => {
   it("defaults: the default model, 10 seeds from 100000, every robot and task, 20 s, real time", () => {
     const o = parseEvalArgs([], ROOT, "/somewhere");
     expect(o).toMatchObject({
-      model: "/repo/models/test-tiny",
+      model: path.join("/repo", DEFAULT_MODEL),
       seeds: 10,
       seedStart: EVAL_SEED_START,
       embodiments: ["panda", "xarm6", "xarm7", "widowx_ai"],
       tasks: ["PickCube", "PushCube", "StackCube", "PullCube", "PlaceSphere", "LiftPegUpright"],
-      out: "/repo/out/eval/test-tiny",
+      out: `/repo/out/eval/${path.basename(DEFAULT_MODEL)}`,
       resume: false,
       ablation: null,
       timeoutSec: 20,
@@ -121,7 +122,7 @@ describe("npm run eval options", () => {
 
   it("puts the blank-camera ablation beside the main results", () => {
     expect(parseEvalArgs(["--ablation", "blank-cameras"], ROOT, "/").out).toBe(
-      "/repo/out/eval/test-tiny-blank-cameras",
+      `/repo/out/eval/${path.basename(DEFAULT_MODEL)}-blank-cameras`,
     );
     expect(parseEvalArgs(["--ablation", "blank-cameras", "--out", "/r/x"], ROOT, "/").out).toBe(
       "/r/x-blank-cameras",
