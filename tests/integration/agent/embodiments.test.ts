@@ -66,7 +66,8 @@ describe("the composed agent drives every embodiment", () => {
         // 50 Hz control, 8 Hz chunks, 1 Hz intents over ~3 s: loose bounds (counts, not timing).
         expect(s.trajectories / span, arm).toBeGreaterThan(10); // 2 loaded cores: counts, loosely
         expect(s.trajectories / span, arm).toBeLessThan(60);
-        expect(s.chunks / span, arm).toBeGreaterThan(3);
+        // a quarter of 8 Hz: two agents and two drivers share the cores with whatever else runs
+        expect(s.chunks / span, arm).toBeGreaterThan(2);
         expect(s.chunks / span, arm).toBeLessThan(10);
         expect(s.intents, arm).toBeGreaterThanOrEqual(1);
         expect(s.lastState?.provider).toBe("cpu");
