@@ -17,6 +17,7 @@ import { Driver, startDriving, type DriverStats } from "../../support/agent.ts";
 import type { Peer } from "../../support/processes.ts";
 
 /** A goal sent before the stop may still be in flight; a catch-up hold leaves within this. */
+const ACTIVE = ["ramp_in", "tracking", "holding"];
 const SETTLE_S = 0.5;
 
 for (const arm of ["panda", "widowx_ai"] as const) {
@@ -80,7 +81,8 @@ for (const arm of ["panda", "widowx_ai"] as const) {
       expect(after.filter((x) => x.t > t + SETTLE_S)).toEqual([]);
       await d.cmd({ cmd: "estop", value: false });
       await d.activate();
-      await d.until((x) => x.lastState?.mode === "tracking", 15_000);
+      // active again; the test model may hold at a workspace edge it wandered to, which is fine here
+      await d.until((x) => ACTIVE.includes(x.lastState?.mode ?? ""), 15_000);
     }, 40_000);
 
     it("a cancelled Execute goal sends no new gripper goal (at most a hold right away)", async () => {
