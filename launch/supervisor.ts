@@ -35,6 +35,8 @@ interface Running {
   child: ChildProcess;
   exit?: ProcessExit;
   log?: WriteStream;
+  /** Settles once the log file has been flushed and closed (at once when there is none). */
+  logClosed?: Promise<void>;
 }
 
 export class Supervisor {
@@ -95,7 +97,8 @@ export class Supervisor {
     const exit: ProcessExit = { label: r.proc.label, pid: r.child.pid, code, signal };
     r.exit = exit;
     this.exits.push(exit);
-    r.log?.end();
+    const log = r.log;
+    r.logClosed = log ? new Promise((resolve) => log.end(() => resolve())) : Promise.resolve();
     const clean =
       code === 0 || (this.stopping !== null && (signal !== null || code === 130 || code === 143));
     if (clean) {
@@ -115,7 +118,9 @@ export class Supervisor {
   private finish(): void {
     process.removeListener("exit", this.killOnExit);
     const f = this.failure;
-    this.resolveDone(f ? (f.code !== null && f.code !== 0 ? f.code : 1) : 0);
+    const status = f ? (f.code !== null && f.code !== 0 ? f.code : 1) : 0;
+    // A caller reading the log files after `done` must find everything the processes wrote.
+    void Promise.all(this.running.map((r) => r.logClosed)).then(() => this.resolveDone(status));
   }
 
   /** Stops every running process: SIGINT, then SIGTERM, then SIGKILL. */
