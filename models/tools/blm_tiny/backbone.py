@@ -166,7 +166,7 @@ def load(folder: Path):
     folder = Path(folder)
     meta = json.loads((folder / META_FILE).read_text()) if (folder / META_FILE).exists() else {}
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
-        folder, torch_dtype=torch.float32, attn_implementation="eager", local_files_only=True
+        folder, dtype=torch.float32, attn_implementation="eager", local_files_only=True
     ).eval()
     return model, processor(folder, meta.get("pixels", PIXELS))
 

@@ -6,7 +6,9 @@ what ``sim/blm_sim/node.py`` publishes: ``Simulation.render``) with its ground t
 - **sim scenes**: the world reset to (task, seed), the arm placed at reset (the only time joint
   positions may be written, DESIGN decision 15) either at a random configuration near its home
   pose or, by inverse kinematics, hovering near one of the task's objects, with a random gripper
-  opening. Labels: object poses, TCP position, jaw width.
+  opening. Labels: object poses, TCP position, jaw width, and for each camera which object classes
+  (``SEG_CLASSES``: arm, finger, the task's objects) each of the 5 x 5 visual tokens' image regions
+  shows (MuJoCo's segmentation render of the same view; Stage I's auxiliary loss).
 - **demo frames**: frames of the expert's successful demonstrations
   (``out/train/demos/<embodiment>/<task>/seed_<n>.mcap``, ``sim/blm_sim/expert/recorder.py``):
   mid-task images (the arm near or holding objects) with progress labels from the episode's time,

@@ -59,6 +59,22 @@ def test_scenes_have_camera_images_and_canonical_answers(data):
     assert again.items == d.items and np.array_equal(again.front, d.front)
 
 
+def test_sim_scenes_label_what_each_visual_token_shows(data):
+    d, _ = data
+    assert d.seg.shape == (8, 2, Q.GRID * Q.GRID, len(Q.SEG_CLASSES)) and d.has_seg.all()
+    present = d.seg.any(axis=(1, 2))  # [scene, class]
+    arm, finger = Q.SEG_CLASSES.index("arm"), Q.SEG_CLASSES.index("finger")
+    assert present[:, arm].all() and d.seg[:, 1, :, finger].any(axis=1).all()  # the wrist camera sees the fingers
+    for s, m in enumerate(d.meta):
+        objs = {o.seg_class for o in Q.OBJECTS[m["task"]]}
+        others = set(range(2, len(Q.SEG_CLASSES))) - objs
+        assert not present[s, sorted(others)].any(), m  # nothing of another task
+    for task in ("PickCube", "StackCube"):  # every object of the task is seen somewhere
+        rows = [s for s, m in enumerate(d.meta) if m["task"] == task]
+        for o in Q.OBJECTS[task]:
+            assert present[rows, o.seg_class].any(), (task, o.name)
+
+
 def test_held_out_seeds_are_disjoint():
     assert not set(Q.sim_seeds("train", 1000)) & set(Q.sim_seeds("eval", 1000))
     assert Q.demo_split(Path("x/PickCube/seed_4.mcap")) == "eval" and Q.demo_split(Path("x/PickCube/seed_3.mcap")) == "train"
@@ -120,6 +136,31 @@ def test_loss_is_finite_and_decreases_on_a_repeated_batch(data, tmp_path):
         losses.append(float(loss.detach()))
     assert all(np.isfinite(losses))
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_auxiliary_losses_train_what_and_where_each_image_token_is(data, tmp_path):
+    d, _ = data
+    torch.manual_seed(0)
+    model, proc = B.build(tmp_path, seed=0, sizes=B.TINY_SIZES)
+    S.use_fast_patch_embed(model)
+    model.train()
+    heads = S.AuxHeads(model.config.text_config.hidden_size)
+    opt = torch.optim.AdamW(list(model.parameters()) + list(heads.parameters()), lr=3e-3)
+    bat = S.Batcher(model, proc)
+    pv, grid, batch = S.make_batch(bat, d, S.Sampler(d, 0).draw(2, 4))
+    assert bool(batch["has_seg"].any())
+    aux = []
+    for _ in range(20):
+        total, ntp, a = S.loss_shared(model, pv, grid, batch, heads, 1.0)
+        assert abs(float(total.detach()) - (ntp + a)) < 1e-4
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        aux.append(a)
+    assert all(np.isfinite(aux)) and aux[-1] < 0.8 * aux[0], aux
+    # the heads train the backbone: both reach the vision tower and the language model's blocks
+    assert model.model.visual.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
+    assert heads.where.weight.grad.abs().sum() > 0 and heads.seg.weight.grad.abs().sum() > 0
 
 
 def test_training_resumes_from_its_last_checkpoint(data, trained, tmp_path):
