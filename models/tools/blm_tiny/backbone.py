@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLImageProcessor  # noqa: E402
 
 from qwen_export.reference import make_processor, messages  # noqa: E402
-from qwen_export.tiny import INSTRUCTIONS, SPECIAL_TOKENS, tokenizer_config, train_tokenizer  # noqa: E402
+from qwen_export.tiny import INSTRUCTIONS, qwen_config, tokenizer_config, train_tokenizer  # noqa: E402
 
 # 128 x 128 -> smart_resize -> 140 x 140 (10 x 10 patches of 14, 25 merged tokens per image)
 PIXELS = {"min_pixels": 56 * 56, "max_pixels": 140 * 140}
@@ -80,52 +80,14 @@ def write_tokenizer(out: Path, vocab_size: int = VOCAB_SIZE):
 
 def make_config(tok, sizes: Optional[dict] = None) -> Qwen2_5_VLConfig:
     s = dict(SIZES, **(sizes or {}))
-    ids = {t: tok.token_to_id(t) for t in SPECIAL_TOKENS}
     if 2 * sum(s["mrope_section"]) != s["hidden"] // s["heads"]:
         raise ValueError("mrope_section must sum to half the head dim")
-    text = dict(
-        vocab_size=tok.get_vocab_size(),
-        hidden_size=s["hidden"],
-        intermediate_size=s["intermediate"],
-        num_hidden_layers=s["layers"],
-        num_attention_heads=s["heads"],
-        num_key_value_heads=s["kv_heads"],
-        max_position_embeddings=4096,
-        rope_theta=1000000.0,
-        rms_norm_eps=1e-6,
-        rope_scaling={"type": "mrope", "mrope_section": list(s["mrope_section"])},
-        tie_word_embeddings=False,
-        use_sliding_window=False,
-        initializer_range=0.02,
+    return qwen_config(
+        tok, hidden=s["hidden"], intermediate=s["intermediate"], layers=s["layers"], heads=s["heads"],
+        kv_heads=s["kv_heads"], mrope_section=s["mrope_section"], vision_depth=s["vision_depth"],
+        vision_hidden=s["vision_hidden"], vision_intermediate=s["vision_intermediate"],
+        vision_heads=s["vision_heads"], window_size=s["window_size"], vision_fullatt=s["vision_fullatt"],
     )
-    vision = dict(
-        depth=s["vision_depth"],
-        hidden_size=s["vision_hidden"],
-        intermediate_size=s["vision_intermediate"],
-        num_heads=s["vision_heads"],
-        patch_size=14,
-        temporal_patch_size=2,
-        spatial_merge_size=2,
-        window_size=s["window_size"],
-        out_hidden_size=s["hidden"],
-        fullatt_block_indexes=list(s["vision_fullatt"]),
-        tokens_per_second=2,
-        initializer_range=0.02,
-    )
-    cfg = Qwen2_5_VLConfig(
-        text_config=text,
-        vision_config=vision,
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        bos_token_id=ids["<|endoftext|>"],
-        eos_token_id=ids["<|im_end|>"],
-        pad_token_id=ids["<|endoftext|>"],
-        **text,
-    )
-    cfg._attn_implementation = "eager"
-    return cfg
 
 
 def build(out: Path, seed: int = 0, sizes: Optional[dict] = None, pixels: Optional[dict] = None):

@@ -133,38 +133,54 @@ def write_tokenizer(out: Path, vocab_size: int = 400) -> Tokenizer:
     return tok
 
 
-def tiny_config(tok: Tokenizer, layers: int = 3, seed: int = 0) -> Qwen2_5_VLConfig:
-    """A few layers, hidden 64, vision tower of width 32 with one windowed and one full block."""
+def qwen_config(
+    tok: Tokenizer,
+    *,
+    hidden: int,
+    intermediate: int,
+    layers: int,
+    heads: int,
+    kv_heads: int,
+    mrope_section: Sequence[int],
+    vision_depth: int,
+    vision_hidden: int,
+    vision_intermediate: int,
+    vision_heads: int,
+    window_size: int,
+    vision_fullatt: Sequence[int],
+    initializer_range: float = 0.02,
+) -> Qwen2_5_VLConfig:
+    """A Qwen2.5-VL config of the given sizes with Qwen's fixed choices (patch 14, temporal patch 2,
+    2 x 2 merge, M-RoPE, untied embeddings) and the special tokens' ids from `tok`."""
     ids = {t: tok.token_to_id(t) for t in SPECIAL_TOKENS}
     text = dict(
         vocab_size=tok.get_vocab_size(),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=hidden,
+        intermediate_size=intermediate,
         num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
         max_position_embeddings=4096,
         rope_theta=1000000.0,
         rms_norm_eps=1e-6,
-        rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},
+        rope_scaling={"type": "mrope", "mrope_section": list(mrope_section)},
         tie_word_embeddings=False,
         use_sliding_window=False,
-        # wider than transformers' 0.02 so attention is sharp and positions matter (a stronger test)
-        initializer_range=0.2,
+        initializer_range=initializer_range,
     )
     vision = dict(
-        depth=2,
-        hidden_size=32,
-        intermediate_size=64,
-        num_heads=2,
+        depth=vision_depth,
+        hidden_size=vision_hidden,
+        intermediate_size=vision_intermediate,
+        num_heads=vision_heads,
         patch_size=14,
         temporal_patch_size=2,
         spatial_merge_size=2,
-        window_size=112,
-        out_hidden_size=64,
-        fullatt_block_indexes=[1],
+        window_size=window_size,
+        out_hidden_size=hidden,
+        fullatt_block_indexes=list(vision_fullatt),
         tokens_per_second=2,
-        initializer_range=0.2,
+        initializer_range=initializer_range,
     )
     cfg = Qwen2_5_VLConfig(
         text_config=text,
@@ -180,3 +196,14 @@ def tiny_config(tok: Tokenizer, layers: int = 3, seed: int = 0) -> Qwen2_5_VLCon
     )
     cfg._attn_implementation = "eager"
     return cfg
+
+
+def tiny_config(tok: Tokenizer, layers: int = 3, seed: int = 0) -> Qwen2_5_VLConfig:
+    """A few layers, hidden 64, vision tower of width 32 with one windowed and one full block."""
+    return qwen_config(
+        tok, hidden=64, intermediate=128, layers=layers, heads=4, kv_heads=2, mrope_section=[2, 3, 3],
+        vision_depth=2, vision_hidden=32, vision_intermediate=64, vision_heads=2, window_size=112,
+        vision_fullatt=[1],
+        # wider than transformers' 0.02 so attention is sharp and positions matter (a stronger test)
+        initializer_range=0.2,
+    )

@@ -117,16 +117,19 @@ def test_shared_vision_loss_is_the_full_forward_loss(data, trained):
     assert abs(float(mine) - float(ref)) < 1e-5 and abs(float(fast) - float(ref)) < 1e-4
 
 
-def test_loss_is_finite_and_decreases_on_a_repeated_batch(data, tmp_path):
+def _fresh_model_and_batch(data, tmp_path):
+    """A seeded tiny model in training mode and one batch of 2 scenes x 4 questions."""
     d, _ = data
-    torch.manual_seed(0)
     model, proc = B.build(tmp_path, seed=0, sizes=B.TINY_SIZES)
     S.use_fast_patch_embed(model)
     model.train()
+    pv, grid, batch = S.make_batch(S.Batcher(model, proc), d, S.Sampler(d, 0).draw(2, 4))
+    return model, pv, grid, batch
+
+
+def test_loss_is_finite_and_decreases_on_a_repeated_batch(data, tmp_path):
+    model, pv, grid, batch = _fresh_model_and_batch(data, tmp_path)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    bat = S.Batcher(model, proc)
-    draw = S.Sampler(d, 0).draw(2, 4)
-    pv, grid, batch = S.make_batch(bat, d, draw)
     losses = []
     for _ in range(8):
         loss = S.loss_shared(model, pv, grid, batch)
@@ -139,15 +142,9 @@ def test_loss_is_finite_and_decreases_on_a_repeated_batch(data, tmp_path):
 
 
 def test_auxiliary_losses_train_what_and_where_each_image_token_is(data, tmp_path):
-    d, _ = data
-    torch.manual_seed(0)
-    model, proc = B.build(tmp_path, seed=0, sizes=B.TINY_SIZES)
-    S.use_fast_patch_embed(model)
-    model.train()
+    model, pv, grid, batch = _fresh_model_and_batch(data, tmp_path)
     heads = S.AuxHeads(model.config.text_config.hidden_size)
     opt = torch.optim.AdamW(list(model.parameters()) + list(heads.parameters()), lr=3e-3)
-    bat = S.Batcher(model, proc)
-    pv, grid, batch = S.make_batch(bat, d, S.Sampler(d, 0).draw(2, 4))
     assert bool(batch["has_seg"].any())
     aux = []
     for _ in range(20):

@@ -127,8 +127,8 @@ def _fake_cache(root: Path, rng: np.random.Generator) -> None:
                                                "instruction": "pick up the red cube", "layer_k": 2})))
 
 
-def test_training_steps_checkpoint_and_resume(tmp_path, monkeypatch):
-    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+def _use_small_policy(monkeypatch) -> None:
+    """A one-block head and a 4-token bridge: the training and export code paths at a test's cost."""
     small = stage2.blm_tiny_config
 
     def tiny(d: int):
@@ -138,6 +138,11 @@ def test_training_steps_checkpoint_and_resume(tmp_path, monkeypatch):
         return cfg
 
     monkeypatch.setattr(stage2, "blm_tiny_config", tiny)
+
+
+def test_training_steps_checkpoint_and_resume(tmp_path, monkeypatch):
+    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+    _use_small_policy(monkeypatch)
     out = tmp_path / "run"
     report = stage2.train(tmp_path / "cache", out, steps=100, batch_size=16, lr=1e-3, seed=3, resume=False, threads=1)
     hist = torch.load(out / "ckpt.pt", weights_only=False)["history"]
@@ -194,15 +199,7 @@ def test_features_from_the_backbone_train_and_export(episode, tmp_path, monkeypa
                  future=states, fidx=rng.integers(0, 4, (n, 4)),
                  meta=np.array(json.dumps({"embodiment": arm.name, "task": "PickCube", "seed": 0,
                                            "instruction": "x", "layer_k": 1})))
-    small = stage2.blm_tiny_config
-
-    def tiny(d: int):
-        cfg = small(d)
-        cfg.head.n_layers, cfg.head.d_model, cfg.head.ffn, cfg.head.enc_hidden = 1, 32, 64, 32
-        cfg.bridge.d_latent, cfg.bridge.d_intent, cfg.bridge.ffn, cfg.bridge.n_intent = 32, 32, 64, 4
-        return cfg
-
-    monkeypatch.setattr(stage2, "blm_tiny_config", tiny)
+    _use_small_policy(monkeypatch)
     stage2.train(cache, tmp_path / "run", steps=20, batch_size=8, lr=1e-3, seed=0, resume=False, threads=1)
     out = tmp_path / "model"
     manifest = stage2.export(tmp_path / "run" / "ckpt.pt", bdir, out, layer_k=None)
@@ -214,7 +211,7 @@ def test_features_from_the_backbone_train_and_export(episode, tmp_path, monkeypa
     for g in [*manifest["graphs"].values(), *manifest["backbone"]["qwen2_5_vl"]["graphs"].values()]:
         assert (out / g["file"]).exists()
     # the exported bridge is the trained one
-    policy = stage2.Policy(tiny(ref.shape[1]))
+    policy = stage2.Policy(stage2.blm_tiny_config(ref.shape[1]))  # the small one, patched above
     policy.load_state_dict(ck["policy"])
     h = torch.from_numpy(ref[None].astype(np.float32))
     m = torch.ones(1, ref.shape[0], dtype=torch.int64)
