@@ -41,6 +41,8 @@ from .scripts import Expert, ExpertResult
 __all__ = ["RosRobot", "run_episode", "main"]
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+RESET_ATTEMPTS = 3
+RESET_WALL_S = 15.0  # per attempt; a reset itself takes well under a second (the sim logs it)
 
 
 def _dur(t: float) -> Duration:
@@ -219,10 +221,19 @@ class RosRobot:
         if not self.reset_client.wait_for_service(timeout_sec=20.0):
             raise RuntimeError("/sim/reset not available")
         req = SimReset.Request(task=task, seed=int(seed), embodiment=embodiment)
-        fut = self.reset_client.call_async(req)
-        if not self.spin_until(fut.done, wall=30.0):
-            raise RuntimeError("/sim/reset timed out")
-        resp = fut.result()
+        resp = None
+        # The first call after wait_for_service can lose its response: Fast DDS drops it when the
+        # server's response writer has not matched this client's reader yet ("failed to send
+        # response (timeout)" in the sim's log). A reset is idempotent (the same task and seed give
+        # the same world), so asking again is safe.
+        for _ in range(RESET_ATTEMPTS):
+            fut = self.reset_client.call_async(req)
+            if self.spin_until(fut.done, wall=RESET_WALL_S):
+                resp = fut.result()
+                break
+            self.reset_client.remove_pending_request(fut)
+        if resp is None:
+            raise RuntimeError(f"/sim/reset timed out ({RESET_ATTEMPTS} attempts of {RESET_WALL_S:.0f} s)")
         if not resp.success:
             raise RuntimeError(resp.message)
         # fresh observations from after the reset
