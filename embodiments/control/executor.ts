@@ -30,6 +30,8 @@ export interface ExecutorOptions {
   rejectBeyondRad?: number;
   /** Largest slow-down applied to a chunk to respect the dynamic limits; beyond, rejected. */
   maxTimeScale?: number;
+  /** Deepest TCP dip below the table plane + margin lifted rather than rejected (m); 0 = reject every dip. */
+  maxTableLiftM?: number;
   /** Chunks older than this are stale (s). Default: ¾ of each chunk's own duration. */
   staleAfterSec?: number;
   futureToleranceSec?: number;
@@ -117,6 +119,7 @@ export class ChunkExecutor {
       clipMarginRad: opts.clipMarginRad ?? 0.01,
       rejectBeyondRad: opts.rejectBeyondRad ?? 0.1,
       maxTimeScale: opts.maxTimeScale ?? 2,
+      maxTableLiftM: opts.maxTableLiftM ?? 0.03,
       staleAfterSec: opts.staleAfterSec,
       futureToleranceSec: opts.futureToleranceSec ?? 0.05,
       jointStateTimeoutSec: opts.jointStateTimeoutSec ?? Math.max(0.1, 5 * this.periodSec),
@@ -316,6 +319,7 @@ export class ChunkExecutor {
       clipMarginRad: this.o.clipMarginRad,
       rejectBeyondRad: this.o.rejectBeyondRad,
       maxTimeScale: this.o.maxTimeScale,
+      maxTableLiftM: this.o.maxTableLiftM,
       skipWorkspace: !this.o.checkWorkspace,
     });
     // Every chunk that is in order measures the delay, stale ones included: they are the

@@ -4,7 +4,7 @@
  * well-defined, and rejected with a typed reason otherwise; it is never passed through.
  */
 import type { Embodiment } from "../schema.ts";
-import { forwardKinematics } from "../kinematics/index.ts";
+import { forwardKinematics, solveIk } from "../kinematics/index.ts";
 import type { JointLimits } from "./limits.ts";
 import { stepMaxPosition, stepMaxVelocity } from "./profile.ts";
 import { PASS, reject, repaired, type CheckResult, type Chunk } from "./types.ts";
@@ -255,6 +255,60 @@ export function checkWorkspace(
   return PASS;
 }
 
+/** How far above the table plane plus margin a lifted point lands (m): FK rounding and the later position clip stay clear of the plane. */
+const LIFT_CLEARANCE_M = 0.002;
+
+/**
+ * Table plane, in place: a point whose TCP dips at most `maxLiftM` below the table plane plus
+ * its margin is moved to the nearest joint configuration (damped least squares from the point
+ * itself, same TCP orientation and x, y) whose TCP is just above it; a deeper dip, or one the
+ * arm cannot lift locally within `maxJumpRad` per joint, rejects the chunk. Why repair at all:
+ * a learned policy reaching for an object on the table predicts the contact height with some
+ * centimetres of error, and rejecting the whole chunk freezes the arm at the object; lifting
+ * the low points keeps every executed point above the plane. 0 disables the repair.
+ */
+export function liftAboveTable(
+  emb: Embodiment,
+  positions: Float64Array,
+  horizon: number,
+  maxLiftM: number,
+  maxJumpRad: number,
+): CheckResult {
+  if (!(maxLiftM > 0)) return PASS;
+  const n = emb.joints.length;
+  const floor = emb.safety.table_z + emb.safety.table_margin;
+  let lifted = 0,
+    deepest = 0;
+  for (let k = 0; k < horizon; k++) {
+    const q = positions.subarray(k * n, (k + 1) * n);
+    const pose = forwardKinematics(emb, q);
+    const dip = floor - pose.position[2]!;
+    if (!(dip > 0)) continue;
+    if (dip > maxLiftM)
+      return reject(
+        "E_CHUNK_LIMIT",
+        `TCP at z = ${fmt(pose.position[2]!)} m at point ${k} is ${fmt(dip)} m below the table plane ${fmt(emb.safety.table_z)} m + ${fmt(emb.safety.table_margin)} m (lifts up to ${fmt(maxLiftM)} m)`,
+      );
+    pose.position[2] = floor + LIFT_CLEARANCE_M;
+    const r = solveIk(emb, pose, q, { restarts: 0, maxIterations: 50, orientationTolerance: 1e-3 });
+    const near = r.ok && r.value.every((x, j) => Math.abs(x - q[j]!) <= maxJumpRad) ? r.value : null;
+    if (!near)
+      return reject(
+        "E_CHUNK_LIMIT",
+        `TCP at z = ${fmt(pose.position[2]! - LIFT_CLEARANCE_M - dip)} m at point ${k} is below the table plane + margin and cannot be lifted locally`,
+      );
+    q.set(near);
+    lifted++;
+    deepest = Math.max(deepest, dip);
+  }
+  return lifted
+    ? repaired(
+        "E_CHUNK_LIMIT",
+        `lifted ${lifted} point(s) up to ${fmt(deepest)} m to stay above the table plane + margin`,
+      )
+    : PASS;
+}
+
 /** Position of the chunk at time t (piecewise linear between its points, clamped at the ends). */
 export function chunkPositionAt(
   chunk: Chunk,
@@ -289,6 +343,8 @@ export interface ChunkCheckContext extends StampContext {
   rejectBeyondRad: number;
   /** Largest slow-down accepted to respect the dynamic limits. */
   maxTimeScale: number;
+  /** Deepest TCP dip below the table plane + margin that is lifted rather than rejected (m); 0 = none. */
+  maxTableLiftM?: number;
   /** Skip the forward-kinematics workspace check (only for callers that check it elsewhere). */
   skipWorkspace?: boolean;
 }
@@ -303,7 +359,7 @@ export interface ChunkCheck {
 
 /**
  * The whole-chunk check, in order: shape, finiteness, stamps, position limits (clip or
- * reject), gripper range (clip), velocity/acceleration/jerk (time-scale or reject), staleness
+ * reject), gripper range (clip), table plane (lift small dips or reject), velocity/acceleration/jerk (time-scale or reject), staleness
  * after time-scaling, jump from the measured state at the point due now, and the Cartesian
  * workspace and table plane (reject). Never mutates its input.
  */
@@ -336,6 +392,16 @@ export function checkChunk(input: Chunk, ctx: ChunkCheckContext): ChunkCheck {
   if (!r.ok) return rejected(r);
   if (r.code) repairs.push(r);
   clipGripper(chunk.gripper, ctx.emb.gripper.position.lower, ctx.emb.gripper.position.upper);
+  if (!ctx.skipWorkspace) {
+    r = liftAboveTable(ctx.emb, chunk.positions, H, ctx.maxTableLiftM ?? 0, ctx.emb.safety.max_jump);
+    if (!r.ok) return rejected(r, repairs);
+    if (r.code) {
+      repairs.push(r);
+      // the lift may have touched a position limit; land inside it again (a small clip)
+      r = clipPositions(chunk.positions, H, limits, ctx.clipMarginRad, ctx.rejectBeyondRad);
+      if (!r.ok) return rejected(r, repairs);
+    }
+  }
 
   r = dynamicScale(chunk.positions, H, chunk.dt, limits, ctx.maxTimeScale);
   if (!r.ok) return rejected(r, repairs);

@@ -10,6 +10,8 @@ import {
   type ChunkCheckContext,
 } from "../../../embodiments/control/index.ts";
 import { lowerSafe } from "../../../embodiments/control/profile.ts";
+import { forwardKinematics, solveIk } from "../../../embodiments/kinematics/index.ts";
+import { unwrap } from "../../../lib/errors.ts";
 import { EMBODIMENTS, chunkFrom, home } from "./fixtures.ts";
 
 const emb = EMBODIMENTS[0]!; // panda
@@ -154,6 +156,54 @@ describe("checkChunk", () => {
     expect(r.result.ok).toBe(false);
     expect(r.result.code).toBe("E_CHUNK_LIMIT");
     expect(r.result.message).toMatch(/table|workspace/);
+  });
+
+  // A joint configuration with the home TCP orientation and x, y, its TCP `dip` m below the table plane + margin.
+  function dipping(e: typeof emb, dip: number): Float64Array {
+    const pose = forwardKinematics(e, e.home);
+    pose.position[2] = e.safety.table_z + e.safety.table_margin - dip;
+    return unwrap(solveIk(e, pose, e.home));
+  }
+
+  it.each(EMBODIMENTS.map((e) => [e.name, e] as const))(
+    "%s: lifts a TCP that dips a little below the table plane, keeping x, y and orientation",
+    (_, e) => {
+      const q = dipping(e, 0.01);
+      const c = chunkFrom(e, 0.95, 0.05, 16, (_, o) => o.set(q));
+      const c2 = { ...ctx(), emb: e, limits: jointLimits(e), measured: q };
+      const r = checkChunk(c, { ...c2, maxTableLiftM: 0.03 });
+      expect(r.result.ok).toBe(true);
+      expect(r.repairs.map((x) => x.message).join()).toMatch(/lifted 16 point\(s\) up to 0.0(1|099\d*) m/);
+      const before = forwardKinematics(e, q);
+      const floor = e.safety.table_z + e.safety.table_margin;
+      for (let k = 0; k < 16; k++) {
+        const after = forwardKinematics(e, r.chunk!.positions.subarray(k * q.length, (k + 1) * q.length));
+        expect(after.position[2]).toBeGreaterThanOrEqual(floor);
+        expect(after.position[2]).toBeLessThan(floor + 0.005);
+        expect(Math.hypot(after.position[0]! - before.position[0]!, after.position[1]! - before.position[1]!)).toBeLessThan(1e-3);
+        for (let i = 0; i < 9; i++) expect(after.rotation[i]).toBeCloseTo(before.rotation[i]!, 2);
+      }
+      // without the repair, and beyond its reach, the same dip rejects the chunk
+      expect(checkChunk(c, { ...c2, maxTableLiftM: 0 }).result.message).toMatch(/table|workspace/);
+      expect(checkChunk(c, { ...c2, maxTableLiftM: 0.005 }).result.message).toMatch(/lifts up to 0.005 m/);
+    },
+  );
+
+  it("lifts only the points that dip, and rejects a dip deeper than the repair", () => {
+    const low = dipping(emb, 0.02);
+    const high = home(emb);
+    const c = chunkFrom(emb, 0.95, 0.05, 16, (t, o) => o.set(t < 0.95 + 0.05 * 8.5 ? high : low));
+    const r = checkChunk(c, ctx({ maxTableLiftM: 0.03, maxTimeScale: 50 }));
+    expect(r.result.ok).toBe(true);
+    expect(r.repairs.map((x) => x.message).join()).toMatch(/lifted 8 point\(s\)/);
+    expect(r.chunk!.positions.subarray(0, 8 * n)).toEqual(c.positions.subarray(0, 8 * n));
+    const deep = dipping(emb, 0.05);
+    const d = checkChunk(
+      chunkFrom(emb, 0.95, 0.05, 16, (_, o) => o.set(deep)),
+      ctx({ measured: deep, maxTableLiftM: 0.03 }),
+    );
+    expect(d.chunk).toBeNull();
+    expect(d.result.message).toMatch(/at point 0 is 0.0(5|499\d*) m below the table plane/);
   });
 
   it("never throws, whatever it is given", () => {
