@@ -91,6 +91,7 @@ export class Controller implements StatusSource {
         ? Math.max(0.5, params.image_timeout_s)
         : Infinity,
       velocityScale: params.velocity_scale,
+      maxTableLiftM: params.table_lift_max_m,
       dryRun: params.dry_run,
     });
     this.jointNames = emb.joints.map((j) => j.name);

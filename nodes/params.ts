@@ -95,6 +95,14 @@ export const AgentParamsSchema = z.object({
     .max(1)
     .default(1)
     .describe("Global velocity scale applied to every limit, 0..1"),
+  table_lift_max_m: z
+    .number()
+    .min(0)
+    .max(0.1)
+    .default(0.03)
+    .describe(
+      "Chunk points whose TCP dips up to this far below the table plane + margin are lifted back above it (local IK); deeper dips reject the chunk; 0 = reject every dip, m",
+    ),
   dry_run: z.boolean().default(false).describe("Compute and publish chunks, command nothing"),
   success_topic: z
     .string()
