@@ -34,6 +34,7 @@ import json
 import math
 import os
 import sys
+import functools
 import time
 import types
 from pathlib import Path
@@ -151,13 +152,58 @@ def hidden_shared(model, pixel_values, grid, input_ids, attention_mask, scene, w
 
 
 class AuxHeads(torch.nn.Module):
-    """Training-only linear heads (not part of the model, not exported): ``seg`` on each visual token
-    (the merger's output), ``where`` on each image token's hidden state after block k."""
+    """Training-only heads (not part of the model, not exported): ``seg`` on each visual token (the
+    merger's output), ``where`` on each image token's hidden state after block k, and ``locate``: per
+    object class, attention pooling over those image-token states, then its 3-D position."""
 
     def __init__(self, d: int) -> None:
         super().__init__()
-        self.seg = torch.nn.Linear(d, len(Q.SEG_CLASSES))
+        c = len(Q.SEG_CLASSES)
+        self.seg = torch.nn.Linear(d, c)
         self.where = torch.nn.Linear(d, 2 + 2 * Q.GRID)  # camera, row, column
+        self.locate_query = torch.nn.Linear(d, c)  # each class's attention logit on each token
+        self.locate = torch.nn.Linear(d, 3 * c)
+
+    def locate_objects(self, h_img: torch.Tensor) -> torch.Tensor:
+        """[rows, image tokens, D] -> [rows, classes, 3]: each class's position, pooled from the tokens."""
+        c = len(Q.SEG_CLASSES)
+        w = torch.softmax(self.locate_query(h_img), dim=1)  # [R, T, C]
+        pooled = torch.einsum("rtc,rtd->rcd", w, h_img)
+        out = self.locate(pooled).view(h_img.shape[0], c, c, 3)
+        return torch.diagonal(out, dim1=1, dim2=2).permute(0, 2, 1)  # class c's own outputs
+
+
+# The locate head's targets: metres from the arm's spawn frame centre, over this many metres of
+# spawn-frame scale (so every arm's table spans about the same range).
+LOC_UNIT = 0.1
+
+
+@functools.lru_cache(maxsize=None)
+def object_targets(source: str, embodiment: str, task: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where a sim scene's seed put the task's objects ([classes, 3] in LOC_UNIT, and which classes
+    are present). The scene maker moves only the arm (qa.SceneMaker), so the seed's placement is the
+    truth; demo frames (objects moved by the expert) have none."""
+    from blm_sim.scene import spawn_frame_for
+    from blm_sim.tasks import make_task
+    from blm_sim.tasks.base import object_rng
+
+    xyz = np.zeros((len(Q.SEG_CLASSES), 3), np.float32)
+    has = np.zeros(len(Q.SEG_CLASSES), bool)
+    if source != "sim" or task not in Q.OBJECTS:
+        return xyz, has
+    fr = spawn_frame_for(embodiment)
+    poses = make_task(task, spawn=fr).sample(object_rng(seed))
+    unit = LOC_UNIT * fr.scale
+    for o in Q.OBJECTS[task]:
+        p = np.asarray(poses[o.key].pos, dtype=np.float64)
+        xyz[o.seg_class] = [(p[0] - fr.center_x) / unit, p[1] / unit, p[2] / unit]
+        has[o.seg_class] = True
+    return xyz, has
+
+
+def scene_targets(meta: Sequence[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    t = [object_targets(m.get("source", ""), m["embodiment"], m["task"], int(m["seed"])) for m in meta]
+    return torch.from_numpy(np.stack([a for a, _ in t])), torch.from_numpy(np.stack([b for _, b in t]))
 
 
 def loss_shared(model, pixel_values, grid, batch: dict, aux_head: Optional[AuxHeads] = None, aux_weight: float = 0.0):
@@ -181,7 +227,9 @@ def aux_loss(head: AuxHeads, img: torch.Tensor, hk: torch.Tensor, batch: dict, i
     no labels), positives weighted AUX_POS_WEIGHT. (2) Where each image token is: cross-entropy of
     ``head.where`` on its hidden state after block k against its camera, row and column in the 5 x 5
     grid (so that the states Stage II reads carry the token's place; the vision tower has no absolute
-    position embedding and the language model sees the place only through M-RoPE)."""
+    position embedding and the language model sees the place only through M-RoPE). (3) Where each of
+    the task's objects is (sim scenes): smooth L1 of ``head.locate_objects`` on those states against
+    ``object_targets``: Stage II's policy must read positions finer than a token's 13 cm cell from them."""
     total = img.sum() * 0.0
     seg, has = batch.get("seg"), batch.get("has_seg")
     if seg is not None and bool(has.any()):
@@ -200,6 +248,12 @@ def aux_loss(head: AuxHeads, img: torch.Tensor, hk: torch.Tensor, batch: dict, i
         total = total + (F.cross_entropy(out[..., :2].reshape(-1, 2), cam.repeat(n))
                          + F.cross_entropy(out[..., 2 : 2 + Q.GRID].reshape(-1, Q.GRID), row.repeat(n))
                          + F.cross_entropy(out[..., 2 + Q.GRID :].reshape(-1, Q.GRID), col.repeat(n))) / 3
+        loc, has_loc = batch.get("loc"), batch.get("has_loc")
+        if loc is not None:
+            m = has_loc[batch["scene"]]
+            if bool(m.any()):
+                pred = head.locate_objects(hk[where].view(n, per_seq, -1))
+                total = total + F.smooth_l1_loss(pred[m], loc[batch["scene"]][m])
     return total
 
 
@@ -276,6 +330,7 @@ def make_batch(batcher: Batcher, data: Q.Dataset, draw) -> tuple[torch.Tensor, t
         idx = [s for s, _ in draw]
         batch["seg"] = torch.from_numpy(data.seg[idx])
         batch["has_seg"] = torch.from_numpy(data.has_seg[idx])
+    batch["loc"], batch["has_loc"] = scene_targets([data.meta[s] for s, _ in draw])
     return pv, grid, batch
 
 
@@ -476,6 +531,53 @@ def evaluate(model, proc, data: Q.Dataset, keep: Sequence[int], baseline: Option
     return report
 
 
+@torch.no_grad()
+def locate_error(model, proc, heads: AuxHeads, data: Q.Dataset, max_scenes: int = 400, batch_scenes: int = 16) -> dict:
+    """The locate head on held-out sim scenes: distance between predicted and true object positions
+    (cm, world), median and 90th percentile, with the spread of the objects around their mean as
+    the no-vision reference: what the image-token states say about where things are."""
+    model.eval()
+    batcher = Batcher(model, proc)
+    scenes = [i for i, m in enumerate(data.meta) if m.get("source") == "sim"][:max_scenes]
+    err, ref_pts = [], []
+    for b in range(0, len(scenes), batch_scenes):
+        part = scenes[b : b + batch_scenes]
+        pv, grid = batcher.images([(data.front[s], data.wrist[s]) for s in part])
+        batch = batcher.tokens(grid, [(j, "where is the cube?", None) for j in range(len(part))])
+        _, _, hk = hidden_shared(model, pv, grid, batch["input_ids"], batch["attention_mask"], batch["scene"], with_image=True)
+        where = batch["input_ids"] == model.config.image_token_id
+        pred = heads.locate_objects(hk[where].view(len(part), -1, hk.shape[-1])).numpy()
+        for j, s in enumerate(part):
+            m = data.meta[s]
+            xyz, has = object_targets("sim", m["embodiment"], m["task"], int(m["seed"]))
+            from blm_sim.scene import spawn_frame_for
+
+            unit = LOC_UNIT * spawn_frame_for(m["embodiment"]).scale
+            for c in np.nonzero(has)[0]:
+                err.append(100 * unit * float(np.linalg.norm(pred[j, c] - xyz[c])))
+                ref_pts.append((m["embodiment"], m["task"], int(c), 100 * unit * xyz[c]))
+    groups: dict = {}
+    for e, t, c, p in ref_pts:
+        groups.setdefault((e, t, c), []).append(p)
+    ref = [float(np.linalg.norm(p - np.mean(ps, axis=0))) for ps in groups.values() for p in ps]
+    e = np.array(err)
+    return {"objects": int(len(e)), "median_cm": round(float(np.median(e)), 2), "p90_cm": round(float(np.percentile(e, 90)), 2),
+            "mean_position_median_cm": round(float(np.median(ref)), 2)}
+
+
+def load_aux_heads(out: Path, d: int) -> Optional[AuxHeads]:
+    """The auxiliary heads of the last checkpoint in out/ckpt (None without one that has them all)."""
+    ck = _ckpts(out / "ckpt")
+    if not ck:
+        return None
+    st = torch.load(ck[-1], weights_only=False).get("aux")
+    heads = AuxHeads(d)
+    if not st or set(st) != set(heads.state_dict()):
+        return None
+    heads.load_state_dict(st)
+    return heads.eval()
+
+
 def format_table(report: dict) -> str:
     lines = ["| question type | n | accuracy | text-only baseline |", "|---|---|---|---|"]
     for t, v in report["per_type"].items():
@@ -587,6 +689,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     meta = json.loads((backbone / B.META_FILE).read_text())
     report["training"] = meta.get("stage1", {})
     report["pixels"] = meta.get("pixels")
+    heads = load_aux_heads(a.out, model.config.text_config.hidden_size)
+    if heads is not None:
+        report["locate"] = locate_error(model, proc, heads, eval_data)
+        log(f"stage1: locate {report['locate']}")
     (a.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(format_table(report), flush=True)
     return 0

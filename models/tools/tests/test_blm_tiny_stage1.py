@@ -141,11 +141,11 @@ def test_loss_is_finite_and_decreases_on_a_repeated_batch(data, tmp_path):
     assert losses[-1] < 0.7 * losses[0], losses
 
 
-def test_auxiliary_losses_train_what_and_where_each_image_token_is(data, tmp_path):
+def test_auxiliary_losses_train_what_and_where_each_image_token_and_object_is(data, tmp_path):
     model, pv, grid, batch = _fresh_model_and_batch(data, tmp_path)
     heads = S.AuxHeads(model.config.text_config.hidden_size)
     opt = torch.optim.AdamW(list(model.parameters()) + list(heads.parameters()), lr=3e-3)
-    assert bool(batch["has_seg"].any())
+    assert bool(batch["has_seg"].any()) and bool(batch["has_loc"].any())
     aux = []
     for _ in range(20):
         total, ntp, a = S.loss_shared(model, pv, grid, batch, heads, 1.0)
@@ -158,6 +158,28 @@ def test_auxiliary_losses_train_what_and_where_each_image_token_is(data, tmp_pat
     # the heads train the backbone: both reach the vision tower and the language model's blocks
     assert model.model.visual.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
     assert heads.where.weight.grad.abs().sum() > 0 and heads.seg.weight.grad.abs().sum() > 0
+    assert heads.locate.weight.grad.abs().sum() > 0 and heads.locate_query.weight.grad.abs().sum() > 0
+
+
+def test_object_targets_are_where_the_sim_puts_the_seeds_objects():
+    from blm_sim.scene import spawn_frame_for
+    from blm_sim.world import SimConfig, Simulation
+
+    xyz, has = S.object_targets("sim", "xarm6", "StackCube", 100_003)
+    assert [Q.SEG_CLASSES[c] for c in np.nonzero(has)[0]] == ["red cube", "green cube"]
+    sim = Simulation(SimConfig(task="StackCube", embodiment="xarm6", width=32, height=32))
+    try:
+        sim.reset(100_003)
+        fr = spawn_frame_for("xarm6")
+        unit = S.LOC_UNIT * fr.scale
+        for key, cls in (("cubeA", "red cube"), ("cubeB", "green cube")):
+            p = np.asarray(sim.poses[key].pos)
+            got = xyz[Q.SEG_CLASSES.index(cls)] * unit + np.array([fr.center_x, 0.0, 0.0])
+            assert np.allclose(got, p, atol=1e-6), (key, got, p)
+    finally:
+        sim.close()
+    # demo frames carry no positions (the expert moved the objects)
+    assert not S.object_targets("demo", "xarm6", "StackCube", 3)[1].any()
 
 
 def test_training_resumes_from_its_last_checkpoint(data, trained, tmp_path):
@@ -234,3 +256,21 @@ def test_export_round_trips_through_onnxruntime(data, trained, tmp_path):
     assert got.shape == want.shape
     _, rel = max_rel_error(got, want)
     assert rel < TOL_REL
+
+
+def test_locate_error_reads_the_heads_saved_with_the_checkpoint(data, tmp_path):
+    d, _ = data
+    model, proc = B.build(tmp_path / "tok", seed=0, sizes=B.TINY_SIZES)
+    S.use_fast_patch_embed(model)
+    dim = model.config.text_config.hidden_size
+    assert S.load_aux_heads(tmp_path, dim) is None  # no checkpoint yet
+    heads = S.AuxHeads(dim)
+    opt = torch.optim.AdamW(heads.parameters())
+    S.save_ckpt(tmp_path / "ckpt", 1, model, opt, S.Sampler(d, 0), {}, aux_head=heads)
+    loaded = S.load_aux_heads(tmp_path, dim)
+    assert loaded is not None
+    assert torch.equal(loaded.locate.weight, heads.locate.weight)
+    r = S.locate_error(model, proc, loaded, d, max_scenes=4, batch_scenes=2)
+    n_sim = sum(m.get("source") == "sim" for m in d.meta[:4])
+    assert n_sim > 0 and r["objects"] >= n_sim
+    assert 0 < r["median_cm"] <= r["p90_cm"] and np.isfinite(r["mean_position_median_cm"])
