@@ -126,6 +126,7 @@ describe("blm-tiny, the default model", () => {
         clipMarginRad: 0.01,
         rejectBeyondRad: 0.1,
         maxTimeScale: 2,
+        maxTableLiftM: 0.03, // the executor's defaults
         nowSec: 100,
         lastStampSec: -Infinity,
         staleAfterSec: 0.75 * chunk.horizon * chunk.dt,
