@@ -250,6 +250,57 @@ def validate(policy: Policy, batcher: Batcher, idx: np.ndarray, steps: int = 4) 
     return {"chunk_max_abs_err_mean": float(e.mean()), "first_point_max_abs_err_mean": float(f.mean())}
 
 
+@torch.no_grad()
+def diagnose(cache: Path, ckpt_path: Path, near_z: float = 0.06, seed: int = 0) -> dict:
+    """Where the policy sends the TCP near the table, on the held-out demonstrations. Per pair: the
+    horizontal distance (cm) between the TCP at the end of the sampled chunk (one Euler step, the
+    agent's default) and at the end of the expert's, over samples where either is below near_z (m),
+    where grasps and pushes are won or lost; once with each sample's own intent and once with the
+    intent of another held-out sample of the same pair: the gap is what the policy reads about the
+    objects' places from the images."""
+    sys.path.insert(0, str(REPO / "sim"))
+    from blm_sim.expert.planning import PlanningWorld
+
+    ck = torch.load(ckpt_path, weights_only=False)
+    c = ck["config"]
+    cfg = ModelConfig(BackboneConfig(**c["backbone"]), BridgeConfig(**c["bridge"]), HeadConfig(**c["head"]))
+    policy = Policy(cfg).eval()
+    policy.load_state_dict(ck["policy"])
+    demos = Demos(sorted(cache.glob("*/*/seed_*.npz")))
+    _, val_rows = split(demos)
+    batcher = Batcher(demos, ck["ranges"], cfg)
+    rng = np.random.default_rng(seed)
+    out: dict = {}
+    for pair in demos.pairs:
+        rows = [r for r in val_rows if (demos.eps[demos.index[r, 0]]["embodiment"], demos.eps[demos.index[r, 0]]["task"]) == pair]
+        if not rows:
+            continue
+        idx = demos.index[rows]
+        batch = batcher.make(idx, np.random.default_rng(0), stale=False)
+        intent = policy.bridge(batch["hidden"], batch["mask"])
+        arm = ARM_BY_NAME[pair[0]]
+        ai = list(arm.action_indices)
+        lo, hi = batcher.lo[arm.name], batcher.hi[arm.name]
+        world = PlanningWorld(pair[1], pair[0])
+        tcp = lambda q: world.fk(np.asarray(q[:-1], dtype=float))[0]  # noqa: E731
+        res = {}
+        for name, it in (("own_intent", intent), ("shuffled_intent", intent[torch.from_numpy(rng.permutation(len(rows)))])):
+            x = euler_sample(policy.head, torch.zeros_like(batch["actions"]), batch["state"], batch["emb"], it, 1)
+            d = []
+            for r, (ei, j) in enumerate(idx):
+                pred = (x[r][-1, ai].numpy() + 1) / 2 * (hi - lo) + lo
+                p, e = tcp(pred), tcp(demos.eps[ei]["chunks"][j][-1])
+                if min(p[2], e[2]) < near_z:
+                    d.append(100 * float(np.linalg.norm(p[:2] - e[:2])))
+            res[name] = {"samples": len(d), "median_cm": round(float(np.median(d)), 2) if d else None}
+        out["/".join(pair)] = res
+        print(pair, res, flush=True)
+    own = [v["own_intent"]["median_cm"] for v in out.values() if v["own_intent"]["median_cm"] is not None]
+    shuf = [v["shuffled_intent"]["median_cm"] for v in out.values() if v["shuffled_intent"]["median_cm"] is not None]
+    return {"near_z_m": near_z, "pairs": out, "mean_of_medians_cm": {"own_intent": round(float(np.mean(own)), 2),
+                                                                     "shuffled_intent": round(float(np.mean(shuf)), 2)}}
+
+
 def split(demos: Demos) -> tuple[np.ndarray, np.ndarray]:
     """Held out: the last seed of every pair (whole episodes)."""
     by_pair: dict[tuple[str, str], list[int]] = {}
@@ -445,7 +496,18 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--model", type=Path, default=REPO / "models" / "blm-tiny")
     x.add_argument("--demos", type=Path, default=REPO / "out" / "train" / "demos")
     x.add_argument("--steps", type=int, default=1, help="Euler steps (the agent's denoise_steps)")
+    g = sub.add_parser("diagnose", help="held-out TCP placement near the table, own vs shuffled intent -> JSON")
+    g.add_argument("--cache", type=Path, default=OUT / "cache")
+    g.add_argument("--ckpt", type=Path, default=OUT / "ckpt.pt")
+    g.add_argument("--out", type=Path, default=None, help="JSON file (default: beside the checkpoint)")
     a = ap.parse_args(argv)
+    if a.cmd == "diagnose":
+        torch.set_num_threads(1)
+        r = diagnose(a.cache, a.ckpt)
+        path = a.out or a.ckpt.parent / "diagnose.json"
+        path.write_text(json.dumps(r, indent=1) + "\n")
+        print(json.dumps(r["mean_of_medians_cm"]), f"-> {path}")
+        return 0
     if a.cmd == "fixtures":
         print(f"wrote {write_fixtures(a.model, a.ckpt, a.backbone, a.demos, a.steps)}")
     elif a.cmd == "features":

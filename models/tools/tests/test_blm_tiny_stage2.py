@@ -159,6 +159,12 @@ def test_training_steps_checkpoint_and_resume(tmp_path, monkeypatch):
     again = stage2.train(tmp_path / "cache", out, steps=150, batch_size=16, lr=1e-3, seed=3, resume=True, threads=1)
     assert again["final"]["step"] == 150
     assert torch.load(out / "ckpt.pt", weights_only=False)["history"][:len(hist)] == hist
+    # the diagnosis: every held-out pair, TCP distances with the own and with a shuffled intent
+    d = stage2.diagnose(tmp_path / "cache", out / "ckpt.pt", near_z=10.0)
+    assert sorted(d["pairs"]) == sorted(f"{arm.name}/PickCube" for arm in ARMS)
+    for v in d["pairs"].values():
+        assert v["own_intent"]["samples"] == v["shuffled_intent"]["samples"] > 0
+        assert 0 <= v["own_intent"]["median_cm"] < 100 and 0 <= v["shuffled_intent"]["median_cm"] < 100
 
 
 def test_features_from_the_backbone_train_and_export(episode, tmp_path, monkeypatch):
