@@ -71,6 +71,19 @@ export interface SubmitInfo {
 const JOINT_LIMIT_TOLERANCE = 0.05;
 
 /**
+ * The chunk-repair bounds the executor uses unless told otherwise. A 3× slow-down keeps a
+ * 0.8 s chunk under 2.5 s (a learned policy's chunks are rougher than the demonstrations it
+ * copies: blm-tiny's WidowX chunks need 2–3× for its 3.14 rad/s² limit); beyond, the chunk is
+ * not a motion the arm should try.
+ */
+export const CHUNK_REPAIR_DEFAULTS = {
+  clipMarginRad: 0.01,
+  rejectBeyondRad: 0.1,
+  maxTimeScale: 3,
+  maxTableLiftM: 0.03,
+} as const;
+
+/**
  * The chunk executor: takes checked joint-space chunks and the measured state, and at each
  * control tick produces a short trajectory that never violates a limit and is continuous
  * with the previous one. Pure TypeScript: time comes in as arguments, nothing is published.
@@ -116,10 +129,10 @@ export class ChunkExecutor {
       capacity: opts.capacity ?? 12,
       maxHorizon: opts.maxHorizon ?? 64,
       positionMarginRad: opts.positionMarginRad ?? 0.002,
-      clipMarginRad: opts.clipMarginRad ?? 0.01,
-      rejectBeyondRad: opts.rejectBeyondRad ?? 0.1,
-      maxTimeScale: opts.maxTimeScale ?? 2,
-      maxTableLiftM: opts.maxTableLiftM ?? 0.03,
+      clipMarginRad: opts.clipMarginRad ?? CHUNK_REPAIR_DEFAULTS.clipMarginRad,
+      rejectBeyondRad: opts.rejectBeyondRad ?? CHUNK_REPAIR_DEFAULTS.rejectBeyondRad,
+      maxTimeScale: opts.maxTimeScale ?? CHUNK_REPAIR_DEFAULTS.maxTimeScale,
+      maxTableLiftM: opts.maxTableLiftM ?? CHUNK_REPAIR_DEFAULTS.maxTableLiftM,
       staleAfterSec: opts.staleAfterSec,
       futureToleranceSec: opts.futureToleranceSec ?? 0.05,
       jointStateTimeoutSec: opts.jointStateTimeoutSec ?? Math.max(0.1, 5 * this.periodSec),

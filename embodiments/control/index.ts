@@ -1,4 +1,9 @@
-export { ChunkExecutor, type ExecutorOptions, type SubmitInfo } from "./executor.ts";
+export {
+  CHUNK_REPAIR_DEFAULTS,
+  ChunkExecutor,
+  type ExecutorOptions,
+  type SubmitInfo,
+} from "./executor.ts";
 export {
   ActionConverter,
   convertActions,

@@ -291,7 +291,8 @@ export function liftAboveTable(
       );
     pose.position[2] = floor + LIFT_CLEARANCE_M;
     const r = solveIk(emb, pose, q, { restarts: 0, maxIterations: 50, orientationTolerance: 1e-3 });
-    const near = r.ok && r.value.every((x, j) => Math.abs(x - q[j]!) <= maxJumpRad) ? r.value : null;
+    const near =
+      r.ok && r.value.every((x, j) => Math.abs(x - q[j]!) <= maxJumpRad) ? r.value : null;
     if (!near)
       return reject(
         "E_CHUNK_LIMIT",
@@ -393,7 +394,13 @@ export function checkChunk(input: Chunk, ctx: ChunkCheckContext): ChunkCheck {
   if (r.code) repairs.push(r);
   clipGripper(chunk.gripper, ctx.emb.gripper.position.lower, ctx.emb.gripper.position.upper);
   if (!ctx.skipWorkspace) {
-    r = liftAboveTable(ctx.emb, chunk.positions, H, ctx.maxTableLiftM ?? 0, ctx.emb.safety.max_jump);
+    r = liftAboveTable(
+      ctx.emb,
+      chunk.positions,
+      H,
+      ctx.maxTableLiftM ?? 0,
+      ctx.emb.safety.max_jump,
+    );
     if (!r.ok) return rejected(r, repairs);
     if (r.code) {
       repairs.push(r);

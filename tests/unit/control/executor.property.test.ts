@@ -112,7 +112,7 @@ function makeChunk(
       const goal = e.amp >= 0 ? upper + 0.05 : lower - 0.05;
       return Math.max(-0.29, Math.min(0.29, goal - start[j]!));
     }
-    // "fast" asks for up to 1.5 rad within one chunk: time-scaled, or rejected beyond 2×.
+    // "fast" asks for up to 1.5 rad within one chunk: time-scaled, or rejected beyond the largest slow-down.
     return (r() * 2 - 1) * (e.kind === "fast" ? 1.5 : e.amp);
   });
   const positions = new Float64Array(H * n);

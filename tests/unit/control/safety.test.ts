@@ -173,19 +173,31 @@ describe("checkChunk", () => {
       const c2 = { ...ctx(), emb: e, limits: jointLimits(e), measured: q };
       const r = checkChunk(c, { ...c2, maxTableLiftM: 0.03 });
       expect(r.result.ok).toBe(true);
-      expect(r.repairs.map((x) => x.message).join()).toMatch(/lifted 16 point\(s\) up to 0.0(1|099\d*) m/);
+      expect(r.repairs.map((x) => x.message).join()).toMatch(
+        /lifted 16 point\(s\) up to 0.0(1|099\d*) m/,
+      );
       const before = forwardKinematics(e, q);
       const floor = e.safety.table_z + e.safety.table_margin;
       for (let k = 0; k < 16; k++) {
-        const after = forwardKinematics(e, r.chunk!.positions.subarray(k * q.length, (k + 1) * q.length));
+        const after = forwardKinematics(
+          e,
+          r.chunk!.positions.subarray(k * q.length, (k + 1) * q.length),
+        );
         expect(after.position[2]).toBeGreaterThanOrEqual(floor);
         expect(after.position[2]).toBeLessThan(floor + 0.005);
-        expect(Math.hypot(after.position[0]! - before.position[0]!, after.position[1]! - before.position[1]!)).toBeLessThan(1e-3);
+        expect(
+          Math.hypot(
+            after.position[0]! - before.position[0]!,
+            after.position[1]! - before.position[1]!,
+          ),
+        ).toBeLessThan(1e-3);
         for (let i = 0; i < 9; i++) expect(after.rotation[i]).toBeCloseTo(before.rotation[i]!, 2);
       }
       // without the repair, and beyond its reach, the same dip rejects the chunk
       expect(checkChunk(c, { ...c2, maxTableLiftM: 0 }).result.message).toMatch(/table|workspace/);
-      expect(checkChunk(c, { ...c2, maxTableLiftM: 0.005 }).result.message).toMatch(/lifts up to 0.005 m/);
+      expect(checkChunk(c, { ...c2, maxTableLiftM: 0.005 }).result.message).toMatch(
+        /lifts up to 0.005 m/,
+      );
     },
   );
 

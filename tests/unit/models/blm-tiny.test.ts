@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convertActions } from "../../../embodiments/control/action-space.ts";
+import { CHUNK_REPAIR_DEFAULTS } from "../../../embodiments/control/executor.ts";
 import { jointLimits } from "../../../embodiments/control/limits.ts";
 import { checkChunk } from "../../../embodiments/control/safety.ts";
 import { loadEmbodiment } from "../../../embodiments/registry.ts";
@@ -123,10 +124,7 @@ describe("blm-tiny, the default model", () => {
         limits,
         maxHorizon: 64,
         measured: Float64Array.from(state.subarray(0, n)),
-        clipMarginRad: 0.01,
-        rejectBeyondRad: 0.1,
-        maxTimeScale: 2,
-        maxTableLiftM: 0.03, // the executor's defaults
+        ...CHUNK_REPAIR_DEFAULTS,
         nowSec: 100,
         lastStampSec: -Infinity,
         staleAfterSec: 0.75 * chunk.horizon * chunk.dt,

@@ -16,7 +16,7 @@ import { f32, loadFixture, memoryLogger, MODEL_DIR } from "./support.ts";
  * the committed test-tiny graphs) starts within safety.max_jump of the state, changes by at most
  * half the velocity limit per step, stays inside the position limits, moves at least one joint
  * by 0.02 rad over its horizon, and passes the executor's checkChunk without rejection (with the
- * executor's default options: clip margin 0.01 rad, reject beyond 0.1 rad, at most 2× time-scaling).
+ * executor's default options, but at most 2× time-scaling where the executor allows 3×, and no table lift).
  */
 const ARMS = ["panda", "xarm6", "xarm7", "widowx_ai"] as const;
 const STEPS = [1, 4, 10] as const;
