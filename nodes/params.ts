@@ -99,7 +99,7 @@ export const AgentParamsSchema = z.object({
     .number()
     .min(0)
     .max(0.1)
-    .default(0.03)
+    .default(0.05)
     .describe(
       "Chunk points whose TCP dips up to this far below the table plane + margin are lifted back above it (local IK); deeper dips reject the chunk; 0 = reject every dip, m",
     ),

@@ -80,7 +80,7 @@ export const CHUNK_REPAIR_DEFAULTS = {
   clipMarginRad: 0.01,
   rejectBeyondRad: 0.1,
   maxTimeScale: 3,
-  maxTableLiftM: 0.03,
+  maxTableLiftM: 0.05,
 } as const;
 
 /**
