@@ -2,6 +2,7 @@ import { unwrap } from "../../../lib/errors.ts";
 import { loadEmbodiment } from "../../../embodiments/registry.ts";
 import { EMBODIMENT_NAMES, type Embodiment } from "../../../embodiments/schema.ts";
 import type { Chunk, ControlOutput } from "../../../embodiments/control/index.ts";
+import { forwardKinematics, solveIk } from "../../../embodiments/kinematics/index.ts";
 
 /** The four real definitions (the property tests run on every one). */
 export const EMBODIMENTS: readonly Embodiment[] = EMBODIMENT_NAMES.map((name) =>
@@ -10,6 +11,13 @@ export const EMBODIMENTS: readonly Embodiment[] = EMBODIMENT_NAMES.map((name) =>
 
 export function home(emb: Embodiment): Float64Array {
   return Float64Array.from(emb.home);
+}
+
+/** A joint configuration with the home TCP orientation and x, y, its TCP `dip` m below the table plane + margin (negative: above). */
+export function tcpDipping(emb: Embodiment, dip: number): Float64Array {
+  const pose = forwardKinematics(emb, emb.home);
+  pose.position[2] = emb.safety.table_z + emb.safety.table_margin - dip;
+  return unwrap(solveIk(emb, pose, emb.home));
 }
 
 /** A chunk whose point k is f(stamp + (k+1)·dt) for a function of time f(t, out). */

@@ -10,9 +10,8 @@ import {
   type ChunkCheckContext,
 } from "../../../embodiments/control/index.ts";
 import { lowerSafe } from "../../../embodiments/control/profile.ts";
-import { forwardKinematics, solveIk } from "../../../embodiments/kinematics/index.ts";
-import { unwrap } from "../../../lib/errors.ts";
-import { EMBODIMENTS, chunkFrom, home } from "./fixtures.ts";
+import { forwardKinematics } from "../../../embodiments/kinematics/index.ts";
+import { EMBODIMENTS, chunkFrom, home, tcpDipping } from "./fixtures.ts";
 
 const emb = EMBODIMENTS[0]!; // panda
 const limits = jointLimits(emb);
@@ -158,17 +157,10 @@ describe("checkChunk", () => {
     expect(r.result.message).toMatch(/table|workspace/);
   });
 
-  // A joint configuration with the home TCP orientation and x, y, its TCP `dip` m below the table plane + margin.
-  function dipping(e: typeof emb, dip: number): Float64Array {
-    const pose = forwardKinematics(e, e.home);
-    pose.position[2] = e.safety.table_z + e.safety.table_margin - dip;
-    return unwrap(solveIk(e, pose, e.home));
-  }
-
   it.each(EMBODIMENTS.map((e) => [e.name, e] as const))(
     "%s: lifts a TCP that dips a little below the table plane, keeping x, y and orientation",
     (_, e) => {
-      const q = dipping(e, 0.01);
+      const q = tcpDipping(e, 0.01);
       const c = chunkFrom(e, 0.95, 0.05, 16, (_, o) => o.set(q));
       const c2 = { ...ctx(), emb: e, limits: jointLimits(e), measured: q };
       const r = checkChunk(c, { ...c2, maxTableLiftM: 0.03 });
@@ -202,14 +194,14 @@ describe("checkChunk", () => {
   );
 
   it("lifts only the points that dip, and rejects a dip deeper than the repair", () => {
-    const low = dipping(emb, 0.02);
+    const low = tcpDipping(emb, 0.02);
     const high = home(emb);
     const c = chunkFrom(emb, 0.95, 0.05, 16, (t, o) => o.set(t < 0.95 + 0.05 * 8.5 ? high : low));
     const r = checkChunk(c, ctx({ maxTableLiftM: 0.03, maxTimeScale: 50 }));
     expect(r.result.ok).toBe(true);
     expect(r.repairs.map((x) => x.message).join()).toMatch(/lifted 8 point\(s\)/);
     expect(r.chunk!.positions.subarray(0, 8 * n)).toEqual(c.positions.subarray(0, 8 * n));
-    const deep = dipping(emb, 0.05);
+    const deep = tcpDipping(emb, 0.05);
     const d = checkChunk(
       chunkFrom(emb, 0.95, 0.05, 16, (_, o) => o.set(deep)),
       ctx({ measured: deep, maxTableLiftM: 0.03 }),
