@@ -291,14 +291,19 @@ export function liftAboveTable(
       );
     pose.position[2] = floor + LIFT_CLEARANCE_M;
     const r = solveIk(emb, pose, q, { restarts: 0, maxIterations: 50, orientationTolerance: 1e-3 });
-    const near =
-      r.ok && r.value.every((x, j) => Math.abs(x - q[j]!) <= maxJumpRad) ? r.value : null;
-    if (!near)
+    let why = "";
+    if (!r.ok) why = r.error.message.replace(/^[^:]*: /, "");
+    else {
+      const j = r.value.findIndex((x, i) => Math.abs(x - q[i]!) > maxJumpRad);
+      if (j >= 0)
+        why = `${emb.joints[j]!.name} would move ${fmt(Math.abs(r.value[j]! - q[j]!))} rad (limit ${fmt(maxJumpRad)} rad)`;
+    }
+    if (!r.ok || why)
       return reject(
         "E_CHUNK_LIMIT",
-        `TCP at z = ${fmt(pose.position[2]! - LIFT_CLEARANCE_M - dip)} m at point ${k} is below the table plane + margin and cannot be lifted locally`,
+        `TCP at z = ${fmt(floor - dip)} m at point ${k} is below the table plane + margin and cannot be lifted locally: ${why}`,
       );
-    q.set(near);
+    q.set(r.value);
     lifted++;
     deepest = Math.max(deepest, dip);
   }
