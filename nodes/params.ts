@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CHUNK_REPAIR_DEFAULTS } from "../embodiments/control/executor.ts";
 import { EMBODIMENT_NAMES } from "../embodiments/schema.ts";
 import { ExecutionProviderSchema } from "../models/runtime/session.ts";
 
@@ -99,7 +100,7 @@ export const AgentParamsSchema = z.object({
     .number()
     .min(0)
     .max(0.1)
-    .default(0.05)
+    .default(CHUNK_REPAIR_DEFAULTS.maxTableLiftM)
     .describe(
       "Chunk points whose TCP dips up to this far below the table plane + margin are lifted back above it (local IK); deeper dips reject the chunk; 0 = reject every dip, m",
     ),

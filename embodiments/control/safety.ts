@@ -291,13 +291,12 @@ export function liftAboveTable(
       );
     pose.position[2] = floor + LIFT_CLEARANCE_M;
     const r = solveIk(emb, pose, q, { restarts: 0, maxIterations: 50, orientationTolerance: 1e-3 });
-    let why = "";
-    if (!r.ok) why = r.error.message.replace(/^[^:]*: /, "");
-    else {
-      const j = r.value.findIndex((x, i) => Math.abs(x - q[i]!) > maxJumpRad);
-      if (j >= 0)
-        why = `${emb.joints[j]!.name} would move ${fmt(Math.abs(r.value[j]! - q[j]!))} rad (limit ${fmt(maxJumpRad)} rad)`;
-    }
+    const far = r.ok ? r.value.findIndex((x, i) => Math.abs(x - q[i]!) > maxJumpRad) : -1;
+    const why = !r.ok
+      ? r.error.message.replace(/^[^:]*: /, "")
+      : far >= 0
+        ? `${emb.joints[far]!.name} would move ${fmt(Math.abs(r.value[far]! - q[far]!))} rad (limit ${fmt(maxJumpRad)} rad)`
+        : "";
     if (!r.ok || why)
       return reject(
         "E_CHUNK_LIMIT",
@@ -365,9 +364,10 @@ export interface ChunkCheck {
 
 /**
  * The whole-chunk check, in order: shape, finiteness, stamps, position limits (clip or
- * reject), gripper range (clip), table plane (lift small dips or reject), velocity/acceleration/jerk (time-scale or reject), staleness
- * after time-scaling, jump from the measured state at the point due now, and the Cartesian
- * workspace and table plane (reject). Never mutates its input.
+ * reject), gripper range (clip), table plane (lift small dips or reject),
+ * velocity/acceleration/jerk (time-scale or reject), staleness after time-scaling, jump from
+ * the measured state at the point due now, and the Cartesian workspace and table plane as the
+ * final gate (reject). Never mutates its input.
  */
 export function checkChunk(input: Chunk, ctx: ChunkCheckContext): ChunkCheck {
   const { limits } = ctx;

@@ -178,6 +178,13 @@ class AuxHeads(torch.nn.Module):
 LOC_UNIT = 0.1
 
 
+def loc_unit(embodiment: str) -> float:
+    """Metres per locate-target unit for an arm."""
+    from blm_sim.scene import spawn_frame_for
+
+    return LOC_UNIT * spawn_frame_for(embodiment).scale
+
+
 @functools.lru_cache(maxsize=None)
 def object_targets(source: str, embodiment: str, task: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Where a sim scene's seed put the task's objects ([classes, 3] in LOC_UNIT, and which classes
@@ -193,7 +200,7 @@ def object_targets(source: str, embodiment: str, task: str, seed: int) -> tuple[
         return xyz, has
     fr = spawn_frame_for(embodiment)
     poses = make_task(task, spawn=fr).sample(object_rng(seed))
-    unit = LOC_UNIT * fr.scale
+    unit = loc_unit(embodiment)
     for o in Q.OBJECTS[task]:
         p = np.asarray(poses[o.key].pos, dtype=np.float64)
         xyz[o.seg_class] = [(p[0] - fr.center_x) / unit, p[1] / unit, p[2] / unit]
@@ -550,9 +557,7 @@ def locate_error(model, proc, heads: AuxHeads, data: Q.Dataset, max_scenes: int 
         for j, s in enumerate(part):
             m = data.meta[s]
             xyz, has = object_targets("sim", m["embodiment"], m["task"], int(m["seed"]))
-            from blm_sim.scene import spawn_frame_for
-
-            unit = LOC_UNIT * spawn_frame_for(m["embodiment"]).scale
+            unit = loc_unit(m["embodiment"])
             for c in np.nonzero(has)[0]:
                 err.append(100 * unit * float(np.linalg.norm(pred[j, c] - xyz[c])))
                 ref_pts.append((m["embodiment"], m["task"], int(c), 100 * unit * xyz[c]))

@@ -171,7 +171,7 @@ def test_object_targets_are_where_the_sim_puts_the_seeds_objects():
     try:
         sim.reset(100_003)
         fr = spawn_frame_for("xarm6")
-        unit = S.LOC_UNIT * fr.scale
+        unit = S.loc_unit("xarm6")
         for key, cls in (("cubeA", "red cube"), ("cubeB", "green cube")):
             p = np.asarray(sim.poses[key].pos)
             got = xyz[Q.SEG_CLASSES.index(cls)] * unit + np.array([fr.center_x, 0.0, 0.0])
