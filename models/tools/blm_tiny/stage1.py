@@ -166,11 +166,17 @@ class AuxHeads(torch.nn.Module):
 
     def locate_objects(self, h_img: torch.Tensor) -> torch.Tensor:
         """[rows, image tokens, D] -> [rows, classes, 3]: each class's position, pooled from the tokens."""
-        c = len(Q.SEG_CLASSES)
-        w = torch.softmax(self.locate_query(h_img), dim=1)  # [R, T, C]
-        pooled = torch.einsum("rtc,rtd->rcd", w, h_img)
-        out = self.locate(pooled).view(h_img.shape[0], c, c, 3)
-        return torch.diagonal(out, dim1=1, dim2=2).permute(0, 2, 1)  # class c's own outputs
+        return pooled_positions(self.locate_query, self.locate, h_img)
+
+
+def pooled_positions(query: torch.nn.Linear, project: torch.nn.Linear, h: torch.Tensor) -> torch.Tensor:
+    """[rows, tokens, D] -> [rows, classes, 3]: per class, attention pooling over the tokens (``query``
+    gives each class's logit on each token), then that class's position (``project``: D -> 3 x classes)."""
+    c = query.out_features
+    w = torch.softmax(query(h), dim=1)  # [R, T, C]
+    pooled = torch.einsum("rtc,rtd->rcd", w, h)
+    out = project(pooled).view(h.shape[0], c, c, 3)
+    return torch.diagonal(out, dim1=1, dim2=2).permute(0, 2, 1)  # class c's own outputs
 
 
 # The locate head's targets: metres from the arm's spawn frame centre, over this many metres of

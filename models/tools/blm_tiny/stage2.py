@@ -49,6 +49,9 @@ FUTURE_WEIGHT = 0.1
 STAT_PAD = 0.05  # statistics widen the data's range by this fraction of it on each side...
 STAT_MIN_PAD = 0.02  # ...and at least this much (rad, or m for the jaw)
 SAMPLER_TIMES = (0.0, 0.25, 0.5, 0.75)  # the flow times of the default 4-step sampler
+LOCATE_WEIGHT = 0.1
+LOCATE_BETA = 0.05  # smooth-L1 knee, locate units (stage1.LOC_UNIT: 5 mm at the Panda's scale)
+CONTACT_Z = 0.05  # m: once the TCP has been this low, the expert may have moved an object
 
 
 def blm_tiny_config(d_backbone: int) -> ModelConfig:
@@ -127,6 +130,7 @@ class Demos:
             meta = json.loads(str(z["meta"]))
             self.eps.append({**meta, "feats": z["feats"], "states": z["states"], "chunks": z["chunks"],
                              "future": z["future"], "fidx": z["fidx"], "arm": ARM_BY_NAME[meta["embodiment"]]})
+        self._object_places()
         pairs: dict[tuple[str, str], int] = {}
         for e in self.eps:
             key = (e["embodiment"], e["task"])
@@ -140,6 +144,23 @@ class Demos:
         if len(ks) != 1:
             raise ValueError(f"cached features come from different backbone layers {sorted(ks)}: re-run `features`")
         self.layer_k = ks.pop()
+
+    def _object_places(self) -> None:
+        """Per episode, where its seed put the task's objects (stage1.object_targets: ``loc``
+        [classes, 3] in locate units, ``has_loc`` [classes]) and per sample whether they are still
+        there (``untouched``: the TCP has not yet come within CONTACT_Z of the table)."""
+        sys.path.insert(0, str(REPO / "sim"))
+        from blm_sim.expert.planning import PlanningWorld
+
+        from . import stage1
+
+        worlds: dict[tuple[str, str], PlanningWorld] = {}
+        for e in self.eps:
+            e["loc"], e["has_loc"] = stage1.object_targets("sim", e["embodiment"], e["task"], int(e["seed"]))
+            key = (e["task"], e["embodiment"])
+            world = worlds.get(key) or worlds.setdefault(key, PlanningWorld(*key))
+            low = np.array([world.fk(np.asarray(s[:-1], dtype=float))[0][2] < CONTACT_Z for s in e["states"]])
+            e["untouched"] = np.cumsum(low) == 0
 
     def ranges(self) -> dict[str, tuple[list[float], list[float]]]:
         """min/max per arm over its states and chunk targets, widened, inside the limits less the margin."""
@@ -184,6 +205,9 @@ class Batcher:
         s_used = np.zeros((b, h.state_dim), np.float32)
         a_used = np.zeros((b, h.action_dim), np.float32)
         emb = np.zeros(b, np.int64)
+        n_cls = len(eps[0]["has_loc"])
+        loc = np.zeros((b, n_cls, 3), np.float32)
+        has_loc = np.zeros((b, n_cls), bool)
         for r, ((_, j), e) in enumerate(zip(idx, eps)):
             arm = e["arm"]
             feats = e["feats"][e["fidx"][j, int(rng.integers(0, STALE_FRAMES + 1)) if stale else 0]]
@@ -196,10 +220,13 @@ class Batcher:
             s_used[r, si] = 1.0
             a_used[r, ai] = 1.0
             emb[r] = arm.model_id
+            loc[r] = e["loc"]
+            has_loc[r] = e["has_loc"] & e["untouched"][j]
         if stale:
             state += s_used * rng.normal(0.0, STATE_NOISE, state.shape).astype(np.float32)
         t = {k: torch.from_numpy(v) for k, v in dict(hidden=hidden, mask=mask, state=state, future=future,
-                                                      actions=actions, s_used=s_used, a_used=a_used, emb=emb).items()}
+                                                      actions=actions, s_used=s_used, a_used=a_used, emb=emb,
+                                                      loc=loc, has_loc=has_loc).items()}
         return t
 
 
@@ -207,13 +234,39 @@ class Batcher:
 
 
 class Policy(torch.nn.Module):
+    """The bridge and the head (exported), and ``locate_query``/``locate``: a training-only head that
+    reads the objects' places from the intent tokens (``stage1.pooled_positions``), so the intent
+    carries them for the head to act on."""
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        from .qa import SEG_CLASSES
+
         self.bridge = IntentBridge(cfg.backbone.d, cfg.bridge)
         self.head = PolicyHead(cfg.head, cfg.bridge.d_intent)
+        d, c = cfg.bridge.d_intent, len(SEG_CLASSES)
+        self.locate_query = torch.nn.Linear(d, c)
+        self.locate = torch.nn.Linear(d, 3 * c)
+
+    def locate_objects(self, intent: torch.Tensor) -> torch.Tensor:
+        from .stage1 import pooled_positions
+
+        return pooled_positions(self.locate_query, self.locate, intent)
 
 
-def losses(policy: Policy, batch: dict, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def load_policy(ck: dict) -> tuple[Policy, ModelConfig]:
+    """The policy (eval mode) and its config from a training checkpoint. Checkpoints from before the
+    locate head load without it (the exported graphs never had it)."""
+    c = ck["config"]
+    cfg = ModelConfig(BackboneConfig(**c["backbone"]), BridgeConfig(**c["bridge"]), HeadConfig(**c["head"]))
+    policy = Policy(cfg).eval()
+    missing, unexpected = policy.load_state_dict(ck["policy"], strict=False)
+    if unexpected or any(not k.startswith("locate") for k in missing):
+        raise ValueError(f"checkpoint does not match the policy: missing {missing}, unexpected {unexpected}")
+    return policy, cfg
+
+
+def losses(policy: Policy, batch: dict, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     x1 = batch["actions"]
     b = x1.shape[0]
     noise = torch.randn(x1.shape, generator=rng)
@@ -228,16 +281,20 @@ def losses(policy: Policy, batch: dict, rng: torch.Generator) -> tuple[torch.Ten
     flow = ((pred - x1) ** 2 * used).sum() / (used.sum() * x1.shape[1])
     s_used = batch["s_used"]
     future = ((fut - batch["future"]) ** 2 * s_used).sum() / s_used.sum()
-    return flow, future
+    m = batch["has_loc"]
+    loc = (F.smooth_l1_loss(policy.locate_objects(intent)[m], batch["loc"][m], beta=LOCATE_BETA)
+           if bool(m.any()) else intent.sum() * 0.0)
+    return flow, future, loc
 
 
 @torch.no_grad()
 def validate(policy: Policy, batcher: Batcher, idx: np.ndarray, steps: int = 4) -> dict:
     """Sampled chunks (fixed noise, the runtime's Euler steps) against the demonstrations, normalized units."""
     policy.eval()
-    errs, firsts = [], []
+    errs, firsts, where = [], [], []
     for k in range(0, len(idx), 256):
-        batch = batcher.make(idx[k : k + 256], np.random.default_rng(0), stale=False)
+        part = idx[k : k + 256]
+        batch = batcher.make(part, np.random.default_rng(0), stale=False)
         noise = torch.randn(batch["actions"].shape, generator=torch.Generator().manual_seed(k))
         intent = policy.bridge(batch["hidden"], batch["mask"])
         x = euler_sample(policy.head, noise, batch["state"], batch["emb"], intent, steps)
@@ -245,9 +302,22 @@ def validate(policy: Policy, batcher: Batcher, idx: np.ndarray, steps: int = 4) 
         err = ((x - batch["actions"]).abs() * used).amax(dim=2)  # [B, H]
         errs.append(err.mean(dim=1))
         firsts.append(err[:, 0])
+        off = (policy.locate_objects(intent) - batch["loc"]).norm(dim=-1)  # [B, classes], locate units
+        for r, c in zip(*np.nonzero(batch["has_loc"].numpy())):
+            where.append(100 * _loc_unit(batcher.demos.eps[part[r][0]]["embodiment"]) * float(off[r, c]))
     policy.train()
     e, f = torch.cat(errs), torch.cat(firsts)
-    return {"chunk_max_abs_err_mean": float(e.mean()), "first_point_max_abs_err_mean": float(f.mean())}
+    out = {"chunk_max_abs_err_mean": float(e.mean()), "first_point_max_abs_err_mean": float(f.mean())}
+    if where:
+        out["objects_from_intent"] = {"objects": len(where), "median_cm": round(float(np.median(where)), 2),
+                                      "p90_cm": round(float(np.percentile(where, 90)), 2)}
+    return out
+
+
+def _loc_unit(embodiment: str) -> float:
+    from .stage1 import loc_unit
+
+    return loc_unit(embodiment)
 
 
 @torch.no_grad()
@@ -262,10 +332,7 @@ def diagnose(cache: Path, ckpt_path: Path, near_z: float = 0.06, seed: int = 0) 
     from blm_sim.expert.planning import PlanningWorld
 
     ck = torch.load(ckpt_path, weights_only=False)
-    c = ck["config"]
-    cfg = ModelConfig(BackboneConfig(**c["backbone"]), BridgeConfig(**c["bridge"]), HeadConfig(**c["head"]))
-    policy = Policy(cfg).eval()
-    policy.load_state_dict(ck["policy"])
+    policy, cfg = load_policy(ck)
     demos = Demos(sorted(cache.glob("*/*/seed_*.npz")))
     _, val_rows = split(demos)
     batcher = Batcher(demos, ck["ranges"], cfg)
@@ -345,8 +412,8 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         scale = min(1.0, (step + 1) / warmup) * 0.5 * (1.0 + math.cos(math.pi * step / steps))
         for g in opt.param_groups:
             g["lr"] = lr * scale
-        flow, future = losses(policy, batch, trng)
-        loss = flow + FUTURE_WEIGHT * future
+        flow, future, loc = losses(policy, batch, trng)
+        loss = flow + FUTURE_WEIGHT * future + LOCATE_WEIGHT * loc
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
@@ -355,8 +422,9 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         if step % 50 == 0:
             rate = (time.monotonic() - t0) / 50
             t0 = time.monotonic()
-            history.append({"step": step, "flow": flow.item(), "future": future.item()})
-            print(f"step {step}/{steps} flow {flow.item():.4f} future {future.item():.4f} ({rate:.2f} s/step)", flush=True)
+            history.append({"step": step, "flow": flow.item(), "future": future.item(), "locate": loc.item()})
+            print(f"step {step}/{steps} flow {flow.item():.4f} future {future.item():.4f} locate {loc.item():.4f} "
+                  f"({rate:.2f} s/step)", flush=True)
         if step % ckpt_every == 0 or step == steps:
             _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed, demos.layer_k)
     report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "episodes": len(demos.eps),
@@ -386,11 +454,8 @@ def export(ckpt_path: Path, backbone_dir: Path, out: Path, layer_k: int | None) 
     from . import stage1
 
     ck = torch.load(ckpt_path, weights_only=False)
-    c = ck["config"]
-    cfg = ModelConfig(BackboneConfig(**c["backbone"]), BridgeConfig(**c["bridge"]), HeadConfig(**c["head"]))
+    policy, cfg = load_policy(ck)
     model = Model(cfg)
-    policy = Policy(cfg)
-    policy.load_state_dict(ck["policy"])
     model.bridge, model.head = policy.bridge, policy.head
     out.mkdir(parents=True, exist_ok=True)
     paths = export_graphs(model, out, names=("intent_bridge", "denoiser"))
@@ -429,10 +494,7 @@ def write_fixtures(model_dir: Path, ckpt_path: Path, backbone_dir: Path, demos: 
     from . import backbone as bb
 
     ck = torch.load(ckpt_path, weights_only=False)
-    c = ck["config"]
-    cfg = ModelConfig(BackboneConfig(**c["backbone"]), BridgeConfig(**c["bridge"]), HeadConfig(**c["head"]))
-    policy = Policy(cfg).eval()
-    policy.load_state_dict(ck["policy"])
+    policy, cfg = load_policy(ck)
     qwen, proc = bb.load(backbone_dir)
     manifest = json.loads((model_dir / "manifest.json").read_text())
     cases = []

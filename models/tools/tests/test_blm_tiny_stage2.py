@@ -119,12 +119,39 @@ def _fake_cache(root: Path, rng: np.random.Generator) -> None:
             chunks = np.repeat(states[:, None, :], HORIZON, axis=1)
             chunks[:, :, 0] += goal[:, None] * np.linspace(0.1, 1.0, HORIZON)[None]
             feats = rng.normal(size=(f, L, 16)).astype(np.float16)
-            out = root / arm.name / "PickCube" / f"seed_{seed}.npz"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(out, feats=feats, states=states.astype(np.float32), chunks=chunks.astype(np.float32),
-                     future=chunks[:, -1].astype(np.float32), fidx=rng.integers(0, f, (n, 4)),
-                     meta=np.array(json.dumps({"embodiment": arm.name, "task": "PickCube", "seed": seed,
-                                               "instruction": "pick up the red cube", "layer_k": 2})))
+            _write_cached(root, arm.name, seed, feats, states, chunks, rng.integers(0, f, (n, 4)))
+
+
+def _write_cached(root: Path, embodiment: str, seed: int, feats, states, chunks, fidx) -> Path:
+    out = root / embodiment / "PickCube" / f"seed_{seed}.npz"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, feats=feats, states=states.astype(np.float32), chunks=chunks.astype(np.float32),
+             future=chunks[:, -1].astype(np.float32), fidx=fidx,
+             meta=np.array(json.dumps({"embodiment": embodiment, "task": "PickCube", "seed": seed,
+                                       "instruction": "pick up the red cube", "layer_k": 2})))
+    return out
+
+
+def test_object_places_label_the_samples_until_the_tcp_nears_the_table(tmp_path):
+    """The locate targets of a demonstration are where its seed put the objects (the simulator's
+    reset draws them from the same seed), and only while the expert cannot have moved them yet."""
+    from blm_sim.expert.planning import PlanningWorld
+
+    from blm_tiny import stage1
+
+    world = PlanningWorld("PickCube", "panda")
+    rng = np.random.default_rng(0)
+    low = next(q for q in (rng.uniform(PANDA.lower, PANDA.upper) for _ in range(20000))
+               if 0.0 < world.fk(q)[0][2] < stage2.CONTACT_Z)
+    grip = PANDA.gripper_range[1]
+    high = np.array([*PANDA.home, grip])
+    states = np.stack([high, high, np.array([*low, grip]), high])
+    chunks = np.repeat(states[:, None], HORIZON, axis=1)
+    f = _write_cached(tmp_path, "panda", 7, np.zeros((1, 3, 16), np.float16), states, chunks, np.zeros((4, 4), np.int64))
+    e = stage2.Demos([f]).eps[0]
+    assert e["untouched"].tolist() == [True, True, False, False]
+    xyz, has = stage1.object_targets("sim", "panda", "PickCube", 7)
+    assert has.any() and np.array_equal(e["has_loc"], has) and np.array_equal(e["loc"], xyz)
 
 
 def _use_small_policy(monkeypatch) -> None:
@@ -146,9 +173,14 @@ def test_training_steps_checkpoint_and_resume(tmp_path, monkeypatch):
     out = tmp_path / "run"
     report = stage2.train(tmp_path / "cache", out, steps=100, batch_size=16, lr=1e-3, seed=3, resume=False, threads=1)
     hist = torch.load(out / "ckpt.pt", weights_only=False)["history"]
-    assert all(np.isfinite(h["flow"]) and np.isfinite(h["future"]) for h in hist)
+    assert all(np.isfinite(h["flow"]) and np.isfinite(h["future"]) and np.isfinite(h["locate"]) for h in hist)
     assert hist[-1]["flow"] < hist[0]["flow"]
     assert report["held_out_samples"] > 0 and np.isfinite(report["held_out"]["chunk_max_abs_err_mean"])
+    # the arms stay at home, high over the table: every held-out sample locates the cube
+    from blm_tiny.stage1 import object_targets
+
+    per_sample = int(object_targets("sim", "panda", "PickCube", 0)[1].sum())
+    assert report["held_out"]["objects_from_intent"]["objects"] == per_sample * report["held_out_samples"]
     # statistics: inside every arm's limits less the margin, around the data
     ck = torch.load(out / "ckpt.pt", weights_only=False)
     for arm in ARMS:
