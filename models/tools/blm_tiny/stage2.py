@@ -49,7 +49,7 @@ FUTURE_WEIGHT = 0.1
 STAT_PAD = 0.05  # statistics widen the data's range by this fraction of it on each side...
 STAT_MIN_PAD = 0.02  # ...and at least this much (rad, or m for the jaw)
 SAMPLER_TIMES = (0.0, 0.25, 0.5, 0.75)  # the flow times of the default 4-step sampler
-LOCATE_WEIGHT = 0.1
+LOCATE_WEIGHT = 0.0  # default off: at 0.1 the intent locates held-out objects to 1.8 cm, closed loop no better (README)
 LOCATE_BETA = 0.05  # smooth-L1 knee, locate units (stage1.LOC_UNIT: 5 mm at the Panda's scale)
 CONTACT_Z = 0.05  # m: once the TCP has been this low, the expert may have moved an object
 
@@ -245,8 +245,9 @@ class Policy(torch.nn.Module):
         self.bridge = IntentBridge(cfg.backbone.d, cfg.bridge)
         self.head = PolicyHead(cfg.head, cfg.bridge.d_intent)
         d, c = cfg.bridge.d_intent, len(SEG_CLASSES)
-        self.locate_query = torch.nn.Linear(d, c)
-        self.locate = torch.nn.Linear(d, 3 * c)
+        with torch.random.fork_rng():  # the global stream after construction is what it was without them
+            self.locate_query = torch.nn.Linear(d, c)
+            self.locate = torch.nn.Linear(d, 3 * c)
 
     def locate_objects(self, intent: torch.Tensor) -> torch.Tensor:
         from .stage1 import pooled_positions
@@ -266,7 +267,7 @@ def load_policy(ck: dict) -> tuple[Policy, ModelConfig]:
     return policy, cfg
 
 
-def losses(policy: Policy, batch: dict, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def losses(policy: Policy, batch: dict, rng: torch.Generator, locate: bool = True) -> tuple[torch.Tensor, ...]:
     x1 = batch["actions"]
     b = x1.shape[0]
     noise = torch.randn(x1.shape, generator=rng)
@@ -283,13 +284,14 @@ def losses(policy: Policy, batch: dict, rng: torch.Generator) -> tuple[torch.Ten
     future = ((fut - batch["future"]) ** 2 * s_used).sum() / s_used.sum()
     m = batch["has_loc"]
     loc = (F.smooth_l1_loss(policy.locate_objects(intent)[m], batch["loc"][m], beta=LOCATE_BETA)
-           if bool(m.any()) else intent.sum() * 0.0)
+           if locate and bool(m.any()) else intent.sum() * 0.0)
     return flow, future, loc
 
 
 @torch.no_grad()
-def validate(policy: Policy, batcher: Batcher, idx: np.ndarray, steps: int = 4) -> dict:
-    """Sampled chunks (fixed noise, the runtime's Euler steps) against the demonstrations, normalized units."""
+def validate(policy: Policy, batcher: Batcher, idx: np.ndarray, steps: int = 4, locate: bool = False) -> dict:
+    """Sampled chunks (fixed noise, the runtime's Euler steps) against the demonstrations, normalized
+    units; with locate (a policy trained with the locate loss), the locate head's error in cm."""
     policy.eval()
     errs, firsts, where = [], [], []
     for k in range(0, len(idx), 256):
@@ -303,7 +305,7 @@ def validate(policy: Policy, batcher: Batcher, idx: np.ndarray, steps: int = 4) 
         errs.append(err.mean(dim=1))
         firsts.append(err[:, 0])
         off = (policy.locate_objects(intent) - batch["loc"]).norm(dim=-1)  # [B, classes], locate units
-        for r, c in zip(*np.nonzero(batch["has_loc"].numpy())):
+        for r, c in zip(*np.nonzero(batch["has_loc"].numpy() & locate)):
             where.append(100 * _loc_unit(batcher.demos.eps[part[r][0]]["embodiment"]) * float(off[r, c]))
     policy.train()
     e, f = torch.cat(errs), torch.cat(firsts)
@@ -380,7 +382,7 @@ def split(demos: Demos) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: int, resume: bool,
-          threads: int, ckpt_every: int = 250) -> dict:
+          threads: int, ckpt_every: int = 250, locate_weight: float = LOCATE_WEIGHT) -> dict:
     torch.set_num_threads(threads)
     demos = Demos(sorted(cache.glob("*/*/seed_*.npz")))
     train_rows, val_rows = split(demos)
@@ -412,8 +414,8 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         scale = min(1.0, (step + 1) / warmup) * 0.5 * (1.0 + math.cos(math.pi * step / steps))
         for g in opt.param_groups:
             g["lr"] = lr * scale
-        flow, future, loc = losses(policy, batch, trng)
-        loss = flow + FUTURE_WEIGHT * future + LOCATE_WEIGHT * loc
+        flow, future, loc = losses(policy, batch, trng, locate=locate_weight > 0)
+        loss = flow + FUTURE_WEIGHT * future + locate_weight * loc
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
@@ -427,11 +429,12 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
                   f"({rate:.2f} s/step)", flush=True)
         if step % ckpt_every == 0 or step == steps:
             _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed, demos.layer_k)
-    report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "episodes": len(demos.eps),
+    report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "locate_weight": locate_weight,
+              "episodes": len(demos.eps),
               "pairs": [list(k) for k in demos.pairs], "train_samples": int(len(train_rows)),
               "held_out_samples": int(len(val_rows)), "final": history[-1] if history else None}
     if len(val_rows):
-        report["held_out"] = validate(policy, batcher, demos.index[val_rows])
+        report["held_out"] = validate(policy, batcher, demos.index[val_rows], locate=locate_weight > 0)
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report.get("held_out", {})), flush=True)
     return report
@@ -547,6 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--resume", action="store_true")
+    t.add_argument("--locate-weight", type=float, default=LOCATE_WEIGHT,
+                   help="the intent's training-only locate loss (0: off)")
     e = sub.add_parser("export")
     e.add_argument("--ckpt", type=Path, default=OUT / "ckpt.pt")
     e.add_argument("--backbone", type=Path, default=REPO / "out" / "train" / "stage1" / "backbone")
@@ -577,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         i, n = (int(x) for x in a.shard.split("/"))
         print(f"wrote {cache_features(a.demos, a.backbone, a.cache, a.layer_k, shard=(i, n))} episode caches")
     elif a.cmd == "train":
-        train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads)
+        train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads, locate_weight=a.locate_weight)
     else:
         m = export(a.ckpt, a.backbone, a.out, a.layer_k)
         print(f"exported {a.out}: {sorted(m['graphs'])} + backbone {m['backbone']['kind']}")

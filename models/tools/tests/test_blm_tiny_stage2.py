@@ -171,7 +171,8 @@ def test_training_steps_checkpoint_and_resume(tmp_path, monkeypatch):
     _fake_cache(tmp_path / "cache", np.random.default_rng(0))
     _use_small_policy(monkeypatch)
     out = tmp_path / "run"
-    report = stage2.train(tmp_path / "cache", out, steps=100, batch_size=16, lr=1e-3, seed=3, resume=False, threads=1)
+    report = stage2.train(tmp_path / "cache", out, steps=100, batch_size=16, lr=1e-3, seed=3, resume=False, threads=1,
+                          locate_weight=0.1)
     hist = torch.load(out / "ckpt.pt", weights_only=False)["history"]
     assert all(np.isfinite(h["flow"]) and np.isfinite(h["future"]) and np.isfinite(h["locate"]) for h in hist)
     assert hist[-1]["flow"] < hist[0]["flow"]
@@ -188,7 +189,8 @@ def test_training_steps_checkpoint_and_resume(tmp_path, monkeypatch):
         assert np.all(lo < hi) and np.all(lo[:-1] >= np.array(arm.lower)) and np.all(hi[:-1] <= np.array(arm.upper))
         assert lo[0] <= arm.home[0] - 0.3 and hi[0] >= arm.home[0] + 0.3
     # a resumed run continues from the checkpoint's step with the same data stream
-    again = stage2.train(tmp_path / "cache", out, steps=150, batch_size=16, lr=1e-3, seed=3, resume=True, threads=1)
+    again = stage2.train(tmp_path / "cache", out, steps=150, batch_size=16, lr=1e-3, seed=3, resume=True, threads=1,
+                         locate_weight=0.1)
     assert again["final"]["step"] == 150
     assert torch.load(out / "ckpt.pt", weights_only=False)["history"][:len(hist)] == hist
     # the diagnosis: every held-out pair, TCP distances with the own and with a shuffled intent
