@@ -261,10 +261,14 @@ def load_policy(ck: dict) -> tuple[Policy, ModelConfig]:
     c = ck["config"]
     cfg = ModelConfig(BackboneConfig(**c["backbone"]), BridgeConfig(**c["bridge"]), HeadConfig(**c["head"]))
     policy = Policy(cfg).eval()
+    _load_weights(policy, ck)
+    return policy, cfg
+
+
+def _load_weights(policy: Policy, ck: dict) -> None:
     missing, unexpected = policy.load_state_dict(ck["policy"], strict=False)
     if unexpected or any(not k.startswith("locate") for k in missing):
         raise ValueError(f"checkpoint does not match the policy: missing {missing}, unexpected {unexpected}")
-    return policy, cfg
 
 
 def losses(policy: Policy, batch: dict, rng: torch.Generator, locate: bool = True) -> tuple[torch.Tensor, ...]:
@@ -382,7 +386,10 @@ def split(demos: Demos) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: int, resume: bool,
-          threads: int, ckpt_every: int = 250, locate_weight: float = LOCATE_WEIGHT) -> dict:
+          threads: int, ckpt_every: int = 250, locate_weight: float = LOCATE_WEIGHT,
+          init: Path | None = None) -> dict:
+    """``init``: start from another run's checkpoint (its weights and statistics; a fresh optimizer
+    and schedule over ``steps``), e.g. to go on with more demonstrations."""
     torch.set_num_threads(threads)
     demos = Demos(sorted(cache.glob("*/*/seed_*.npz")))
     train_rows, val_rows = split(demos)
@@ -393,6 +400,11 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
     policy = Policy(cfg)
     opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
     step, ranges, history = 0, demos.ranges(), []
+    if init is not None and not (resume and ckpt_path.exists()):
+        ck = torch.load(init, weights_only=False)
+        _load_weights(policy, ck)
+        ranges = ck["ranges"]
+        print(f"initialized from {init} (its step {ck['step']})", flush=True)
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False)
         policy.load_state_dict(ck["policy"])
@@ -430,6 +442,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         if step % ckpt_every == 0 or step == steps:
             _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed, demos.layer_k)
     report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "locate_weight": locate_weight,
+              "init": str(init) if init else None,
               "episodes": len(demos.eps),
               "pairs": [list(k) for k in demos.pairs], "train_samples": int(len(train_rows)),
               "held_out_samples": int(len(val_rows)), "final": history[-1] if history else None}
@@ -550,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--resume", action="store_true")
+    t.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights and statistics")
     t.add_argument("--locate-weight", type=float, default=LOCATE_WEIGHT,
                    help="the intent's training-only locate loss (0: off)")
     e = sub.add_parser("export")
@@ -582,7 +596,8 @@ def main(argv: list[str] | None = None) -> int:
         i, n = (int(x) for x in a.shard.split("/"))
         print(f"wrote {cache_features(a.demos, a.backbone, a.cache, a.layer_k, shard=(i, n))} episode caches")
     elif a.cmd == "train":
-        train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads, locate_weight=a.locate_weight)
+        train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads, locate_weight=a.locate_weight,
+              init=a.init)
     else:
         m = export(a.ckpt, a.backbone, a.out, a.layer_k)
         print(f"exported {a.out}: {sorted(m['graphs'])} + backbone {m['backbone']['kind']}")

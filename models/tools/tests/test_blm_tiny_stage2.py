@@ -193,6 +193,12 @@ def test_training_steps_checkpoint_and_resume(tmp_path, monkeypatch):
                          locate_weight=0.1)
     assert again["final"]["step"] == 150
     assert torch.load(out / "ckpt.pt", weights_only=False)["history"][:len(hist)] == hist
+    # another run can start from this one's weights (here with a vanishing learning rate: they stay)
+    tuned = stage2.train(tmp_path / "cache", tmp_path / "tuned", steps=10, batch_size=16, lr=1e-12, seed=4,
+                         resume=False, threads=1, init=out / "ckpt.pt")
+    assert tuned["init"] == str(out / "ckpt.pt")
+    a, b = (torch.load(f, weights_only=False)["policy"] for f in (out / "ckpt.pt", tmp_path / "tuned" / "ckpt.pt"))
+    assert all(torch.allclose(v, b[k], atol=1e-6) for k, v in a.items())
     # the diagnosis: every held-out pair, TCP distances with the own and with a shuffled intent
     d = stage2.diagnose(tmp_path / "cache", out / "ckpt.pt", near_z=10.0)
     assert sorted(d["pairs"]) == sorted(f"{arm.name}/PickCube" for arm in ARMS)
