@@ -296,6 +296,8 @@ def losses(policy: Policy, batch: dict, rng: torch.Generator, locate: bool = Tru
 def validate(policy: Policy, batcher: Batcher, idx: np.ndarray, steps: int = 4, locate: bool = False) -> dict:
     """Sampled chunks (fixed noise, the runtime's Euler steps) against the demonstrations, normalized
     units; with locate (a policy trained with the locate loss), the locate head's error in cm."""
+    from .stage1 import loc_unit
+
     policy.eval()
     errs, firsts, where = [], [], []
     for k in range(0, len(idx), 256):
@@ -308,9 +310,10 @@ def validate(policy: Policy, batcher: Batcher, idx: np.ndarray, steps: int = 4, 
         err = ((x - batch["actions"]).abs() * used).amax(dim=2)  # [B, H]
         errs.append(err.mean(dim=1))
         firsts.append(err[:, 0])
-        off = (policy.locate_objects(intent) - batch["loc"]).norm(dim=-1)  # [B, classes], locate units
-        for r, c in zip(*np.nonzero(batch["has_loc"].numpy() & locate)):
-            where.append(100 * _loc_unit(batcher.demos.eps[part[r][0]]["embodiment"]) * float(off[r, c]))
+        if locate:
+            off = (policy.locate_objects(intent) - batch["loc"]).norm(dim=-1)  # [B, classes], locate units
+            for r, c in zip(*np.nonzero(batch["has_loc"].numpy())):
+                where.append(100 * loc_unit(batcher.demos.eps[part[r][0]]["embodiment"]) * float(off[r, c]))
     policy.train()
     e, f = torch.cat(errs), torch.cat(firsts)
     out = {"chunk_max_abs_err_mean": float(e.mean()), "first_point_max_abs_err_mean": float(f.mean())}
@@ -318,12 +321,6 @@ def validate(policy: Policy, batcher: Batcher, idx: np.ndarray, steps: int = 4, 
         out["objects_from_intent"] = {"objects": len(where), "median_cm": round(float(np.median(where)), 2),
                                       "p90_cm": round(float(np.percentile(where, 90)), 2)}
     return out
-
-
-def _loc_unit(embodiment: str) -> float:
-    from .stage1 import loc_unit
-
-    return loc_unit(embodiment)
 
 
 @torch.no_grad()
