@@ -11,6 +11,7 @@ type TaskStatus = rclnodejs.blm_msgs.msg.TaskStatus;
 type AgentState = rclnodejs.blm_msgs.msg.AgentState;
 type ExecuteFeedback = rclnodejs.blm_msgs.action.Execute_Feedback;
 type ExecuteResult = rclnodejs.blm_msgs.action.Execute_Result;
+type DiagnosticArray = rclnodejs.diagnostic_msgs.msg.DiagnosticArray;
 
 export type Outcome = "success" | "timeout" | "error";
 
@@ -72,6 +73,11 @@ class Abort extends Error {
 export class SimClient {
   status: TaskStatus | null = null;
   agentState: AgentState | null = null;
+  /**
+   * The agent's observer statuses from /diagnostics, by status name: level 0 is a valid
+   * observation (every camera and the joint state received and fresh).
+   */
+  private readonly observers = new Map<string, { level: number; message: string }>();
   private readonly reset: rclnodejs.Client<"blm_msgs/srv/SimReset">;
   private readonly execute: rclnodejs.ActionClient<"blm_msgs/action/Execute">;
 
@@ -82,6 +88,15 @@ export class SimClient {
     node.createSubscription("blm_msgs/msg/AgentState", "/blm/state", (m: AgentState) => {
       this.agentState = m;
     });
+    node.createSubscription(
+      "diagnostic_msgs/msg/DiagnosticArray",
+      "/diagnostics",
+      (m: DiagnosticArray) => {
+        for (const s of m.status)
+          if (s.name.endsWith(": observer"))
+            this.observers.set(s.name, { level: s.level, message: s.message });
+      },
+    );
     this.reset = node.createClient("blm_msgs/srv/SimReset", "/sim/reset");
     this.execute = new rclnodejs.ActionClient(node, "blm_msgs/action/Execute", "/blm/execute");
   }
@@ -96,16 +111,26 @@ export class SimClient {
     return this.agentState;
   }
 
+  /** Null when every observer of the agent reports a valid observation; else what it lacks. */
+  observationProblem(): string | null {
+    if (this.observers.size === 0) return "no observer status on /diagnostics yet";
+    const bad = [...this.observers.values()].find((o) => o.level !== 0);
+    return bad ? bad.message : null;
+  }
+
   /**
    * Waits for a (new) graph: the sim's status and the agent's state published after this call,
-   * the reset service and the action server; returns what is missing. The messages matter after
-   * a restart: discovery still lists a dead graph's services for a while, but it publishes nothing.
+   * the reset service, the action server, and a valid observation in the agent; returns what is
+   * missing. The messages matter after a restart: discovery still lists a dead graph's services for
+   * a while, but it publishes nothing. The observation matters because the agent refuses to
+   * activate before its joint-state subscription has matched the sim's publisher.
    */
   async waitReady(timeoutMs: number): Promise<string | null> {
     const deadline = Date.now() + timeoutMs;
     const left = () => Math.max(1000, deadline - Date.now());
     this.status = null;
     this.agentState = null;
+    this.observers.clear();
     const none = {};
     if (!(await this.until(() => this.latestStatus() !== null, deadline, none)))
       return `no /sim/task_status from the sim within ${timeoutMs / 1000} s`;
@@ -115,6 +140,8 @@ export class SimClient {
       return `the sim's /sim/reset service did not come up within ${timeoutMs / 1000} s`;
     if (!(await this.execute.waitForServer(left())))
       return `the agent's /blm/execute action server did not come up within ${timeoutMs / 1000} s`;
+    if (!(await this.until(() => this.observationProblem() === null, deadline, none)))
+      return `the agent has no valid observation within ${timeoutMs / 1000} s (${this.observationProblem()})`;
     return null;
   }
 
