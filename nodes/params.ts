@@ -66,6 +66,14 @@ export const AgentParamsSchema = z.object({
     .max(100)
     .default(4)
     .describe("Flow-matching integration steps per chunk"),
+  noise_scale: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(1)
+    .describe(
+      "Scale of the sampler's initial noise: 1 = the trained distribution, 0 = deterministic chunks",
+    ),
   trajectory_topic: z
     .string()
     .default("")

@@ -51,7 +51,11 @@ export class Policy implements StatusSource {
     const { node, params, emb, bus } = ctx;
     this.id = modelId(model);
     this.sampler = unwrap(
-      model.createSampler(emb.name, { seed: params.seed, steps: params.denoise_steps }),
+      model.createSampler(emb.name, {
+        seed: params.seed,
+        steps: params.denoise_steps,
+        noiseScale: params.noise_scale,
+      }),
     );
     this.converter = new ActionConverter(emb);
     this.state = new Float64Array(emb.joints.length + 1);

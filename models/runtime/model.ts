@@ -268,6 +268,9 @@ export class BlmModel {
   createSampler(embodiment: string, options: SamplerOptions = {}): Result<FlowMatchingSampler> {
     const s = this.session("denoiser");
     if (!s.ok) return s;
+    const scale = options.noiseScale ?? 1;
+    if (!(scale >= 0 && scale <= 1))
+      return fail("E_CONFIG", `sampler noiseScale must be in [0, 1], got ${scale}`);
     const e = this.manifest.embodiments[embodiment];
     if (!e)
       return fail(

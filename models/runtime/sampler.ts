@@ -47,6 +47,13 @@ export interface SamplerOptions {
   steps?: number;
   /** Clip normalized min/max actions to [-1, 1] before denormalizing (default true). */
   clip?: boolean;
+  /**
+   * Scale of the drawn initial noise, in [0, 1] (default 1: the trained distribution). Below 1 the
+   * sampler starts nearer the middle of the action distribution: less diverse chunks, closer to
+   * the policy's most likely one; 0 makes every chunk a deterministic function of its inputs.
+   * Noise passed with a request is used as given.
+   */
+  noiseScale?: number;
 }
 
 /**
@@ -64,6 +71,7 @@ export class FlowMatchingSampler {
   readonly dt: number;
   private readonly rng: GaussianNoise;
   private readonly clip: boolean;
+  private readonly noiseScale: number;
   private readonly x: Float32Array;
   private readonly noise: Float32Array;
   private readonly prefixNorm: Float32Array;
@@ -87,6 +95,7 @@ export class FlowMatchingSampler {
     this.dt = p.action_dt;
     this.rng = new GaussianNoise(options.seed ?? 0);
     this.clip = options.clip ?? true;
+    this.noiseScale = options.noiseScale ?? 1;
     const n = p.horizon * p.action_dim;
     this.x = new Float32Array(n);
     this.noise = new Float32Array(n);
@@ -151,6 +160,7 @@ export class FlowMatchingSampler {
       this.noise.set(req.noise);
     } else {
       this.rng.fill(this.noise);
+      if (this.noiseScale !== 1) for (let k = 0; k < H * A; k++) this.noise[k]! *= this.noiseScale;
     }
     const x = this.x;
     const noise = this.noise;

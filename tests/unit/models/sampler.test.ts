@@ -74,6 +74,34 @@ describe("FlowMatchingSampler", () => {
     expect([...a.positions]).not.toEqual([...c.positions]);
   });
 
+  it("scales its drawn noise: 0 gives deterministic chunks, equal to passing zero noise", async () => {
+    const state = f32(fx.sample[0]!.state_units);
+    const draw = async (seed: number, options: { noiseScale?: number; noise?: Float32Array }) =>
+      unwrap(
+        await unwrap(model.createSampler("panda", { seed, noiseScale: options.noiseScale })).sample(
+          { state, intent: intent(), noise: options.noise },
+        ),
+      ).positions;
+    const zero = await draw(1, { noise: new Float32Array(16 * 32) });
+    expect([...(await draw(5, { noiseScale: 0 }))]).toEqual([...zero]);
+    expect([...(await draw(6, { noiseScale: 0 }))]).toEqual([...zero]);
+    // 1 is the default sampler; a scale between lands between zero noise and full noise
+    const one = await draw(5, { noiseScale: 1 });
+    expect([...one]).toEqual([...(await draw(5, {}))]);
+    const half = await draw(5, { noiseScale: 0.5 });
+    const dist = (a: Float32Array, b: Float32Array) => Math.hypot(...a.map((x, k) => x - b[k]!));
+    expect(dist(half, zero)).toBeGreaterThan(0);
+    expect(dist(half, zero)).toBeLessThan(dist(one, zero));
+  });
+
+  it("refuses a noise scale outside [0, 1] with E_CONFIG", () => {
+    for (const noiseScale of [-0.1, 1.5, Number.NaN]) {
+      const r = model.createSampler("panda", { noiseScale });
+      expect(!r.ok && r.error.code).toBe("E_CONFIG");
+      expect(!r.ok && r.error.message).toMatch(/noiseScale must be in \[0, 1\]/);
+    }
+  });
+
   it("serves several embodiments in one batched denoiser call (dynamic batch, gathered weights)", async () => {
     const B = 3;
     const den = model.denoiser!;
