@@ -116,6 +116,16 @@ def test_expert_episode_reaches_success(env, embodiment, task):
     assert st is not None and st.task == task and st.seed == SEED and st.success
 
 
+@pytest.mark.parametrize("seed,needs", [(0, "a lower start above the goal"), (4, "a shorter pre-grasp")])
+def test_small_arm_stacks_far_from_its_base(env, seed, needs):
+    """WidowX StackCube scenes that failed before the expert's fallbacks (it needs `needs`)."""
+    from blm_sim.expert.client import run_episode
+
+    robot = env.use("widowx_ai")
+    result, _ = run_episode(env.node, robot, env.world("StackCube"), "StackCube", seed, wall_budget_s=60.0)
+    assert result.success, f"widowx_ai/StackCube seed {seed} ({needs}) failed:\n" + "\n".join(result.log)
+
+
 def test_successful_episode_is_recorded_as_mcap_readable_by_rosbags(env):
     from mcap.reader import make_reader
     from rosbags.highlevel import AnyReader

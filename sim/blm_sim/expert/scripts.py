@@ -31,6 +31,8 @@ from .planning import (
 __all__ = ["Robot", "Expert", "ExpertResult", "ExpertError"]
 
 DOWN = np.array([0.0, 0.0, -1.0])
+UP = -DOWN
+MIN_PLACE_ABOVE = 0.03  # m of the TCP above its place goal where placing starts, at the lowest
 
 
 class ExpertError(RuntimeError):
@@ -71,6 +73,11 @@ def _quat_mat(quat: np.ndarray) -> np.ndarray:
         [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
         [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
     ])
+
+
+def _heading(v: np.ndarray) -> float:
+    """Direction of a horizontal vector, rad from +x."""
+    return math.atan2(float(v[1]), float(v[0]))
 
 
 def _rot_about(axis: np.ndarray, angle: float) -> np.ndarray:
@@ -199,11 +206,23 @@ class Expert:
         pre = target + np.array([0.0, 0.0, 0.1])
         # choose the grasp pose first (feasible at the object, ignoring it), then the pre-grasp
         q0 = self.sync()
-        rots = self.grasp_rots(target, yaws)
-        qg = feasible_ik(self.w, target, rots, [q0, self.home], self.rng, ignore=(obj_body,), prefer=q0)
+        try:
+            qg = feasible_ik(self.w, target, self.grasp_rots(target, yaws), [q0, self.home], self.rng,
+                             ignore=(obj_body,), prefer=q0)
+        except PlanningError as e:  # far out, the hand leans further (as it does to push)
+            self.log(f"grasp without the far tilts infeasible: {e}")
+            qg = feasible_ik(self.w, target, self.grasp_rots(target, yaws, far=True), [q0, self.home], self.rng,
+                             ignore=(obj_body,), prefer=q0)
         Rg = self.w.fk(qg)[1]
-        pre = target - 0.1 * Rg[:, 2]
-        self.move(pre, [Rg], what="approach")
+        # the pre-grasp backs off along the approach; far out, a small arm reaches only a shorter one
+        for back in (0.1, 0.06, 0.04):
+            try:
+                self.move(target - back * Rg[:, 2], [Rg], what="approach")
+                break
+            except PlanningError as e:
+                if back == 0.04:
+                    raise
+                self.log(f"pre-grasp {back:.2f} m back infeasible: {e}")
         self.linear(target, Rg, ignore=(obj_body,), what="descend")
         self.grip(True)
         tcp, _ = self.tcp()
@@ -223,14 +242,32 @@ class Expert:
         return offset
 
     def place(self, name: str, obj_target: np.ndarray, offset: np.ndarray, above: float = 0.08) -> None:
-        """move above -> descend -> release -> retreat."""
+        """move above -> descend -> release -> retreat.
+
+        The held object must arrive as it was grasped (a cube flat), so only turns of the hand about
+        the vertical are tried: first none, then the one that keeps the approach's lean pointing
+        away from the base at the new place (a small arm grasps far objects leaning). A small arm
+        cannot always reach ``above`` the goal that far out: lower starts are tried, down to
+        MIN_PLACE_ABOVE."""
         _, R = self.tcp()
         ob = self.body(name)
-        tcp_target = obj_target + offset
-        self.move(tcp_target + np.array([0.0, 0.0, above]), [R], ignore=(ob,), what="move")
-        self.linear(tcp_target, R, ignore=(ob,), check=False, what="place")
-        self.grip(False)
-        self.linear(tcp_target + np.array([0.0, 0.0, above]), R, ignore=(ob,), check=False, slow=False, what="retreat")
+        realign = _heading(obj_target[:2] - self.base[:2]) - _heading(self.obj(name)[0][:2] - self.base[:2])
+        last: Optional[Exception] = None
+        for h in dict.fromkeys((above, max(MIN_PLACE_ABOVE, above / 2), MIN_PLACE_ABOVE)):
+            for turn in dict.fromkeys((0.0, realign)):
+                Rn = _rot_about(UP, turn) @ R if turn else R
+                tcp_target = obj_target + Rn @ R.T @ offset
+                try:
+                    self.move(tcp_target + np.array([0.0, 0.0, h]), [Rn], ignore=(ob,), what="move")
+                except PlanningError as e:
+                    last = e
+                    continue
+                self.linear(tcp_target, Rn, ignore=(ob,), check=False, what="place")
+                self.grip(False)
+                self.linear(tcp_target + np.array([0.0, 0.0, h]), Rn, ignore=(ob,), check=False, slow=False,
+                            what="retreat")
+                return
+        raise ExpertError("E_GOAL_UNREACHABLE", str(last))
 
     def move_held(self, obj_target: np.ndarray, offset: np.ndarray, body: int, what: str) -> None:
         """Bring a held object's centre to ``obj_target``; its orientation is free, so after the
