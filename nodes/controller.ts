@@ -92,6 +92,7 @@ export class Controller implements StatusSource {
         : Infinity,
       velocityScale: params.velocity_scale,
       maxTableLiftM: params.table_lift_max_m,
+      maxTimeScale: params.chunk_max_slowdown,
       dryRun: params.dry_run,
     });
     this.jointNames = emb.joints.map((j) => j.name);

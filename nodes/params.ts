@@ -112,6 +112,14 @@ export const AgentParamsSchema = z.object({
     .describe(
       "Chunk points whose TCP dips up to this far below the table plane + margin are lifted back above it (local IK); deeper dips reject the chunk; 0 = reject every dip, m",
     ),
+  chunk_max_slowdown: z
+    .number()
+    .min(1)
+    .max(10)
+    .default(CHUNK_REPAIR_DEFAULTS.maxTimeScale)
+    .describe(
+      "Largest slow-down of a chunk's timing to bring its velocity, acceleration and jerk within the limits; a chunk needing more is rejected, ×",
+    ),
   dry_run: z.boolean().default(false).describe("Compute and publish chunks, command nothing"),
   success_topic: z
     .string()

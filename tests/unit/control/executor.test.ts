@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ChunkExecutor } from "../../../embodiments/control/index.ts";
+import { ChunkExecutor, dynamicScale, jointLimits } from "../../../embodiments/control/index.ts";
 import {
   EMBODIMENTS,
   chunkFrom,
@@ -277,5 +277,41 @@ describe("ChunkExecutor chunk switches", () => {
     );
     expect(minV).toBeGreaterThanOrEqual(-1e-9); // never moves backwards
     expect(errAtEnd).toBeLessThan(2e-3); // and is on the chunk's present by the end
+  });
+});
+
+describe("ChunkExecutor slow-down bound (the agent's chunk_max_slowdown)", () => {
+  const emb = EMBODIMENTS[0]!;
+  const q0 = home(emb);
+  // A wrist wobble that starts at the measured state: its amplitude sets how much slower its
+  // timing has to be to respect the acceleration and jerk limits.
+  const wobble = (amp: number) => (t: number, out: Float64Array) => {
+    out.set(q0);
+    out[5] = q0[5]! + amp * (1 - Math.cos(2 * Math.PI * 4 * Math.max(0, t - 1.2)));
+  };
+  const needed = (amp: number) =>
+    dynamicScale(
+      chunkFrom(emb, 1, 0.05, 16, wobble(amp)).positions,
+      16,
+      0.05,
+      jointLimits(emb),
+      Infinity,
+    ).scale!;
+  const amp = [0.3, 0.35, 0.4, 0.45].find((a) => needed(a) > 3.3 && needed(a) < 5)!;
+
+  it("rejects a chunk that needs more than the bound, executes it slowed within a larger one", () => {
+    expect(amp).toBeDefined();
+    const s = needed(amp);
+    const submit = (maxTimeScale?: number) => {
+      const ex = new ChunkExecutor(emb, { rampInSec: 0, maxTimeScale });
+      ex.activate(q0, 1);
+      return ex.submitChunk(chunkFrom(emb, 1, 0.05, 16, wobble(amp)), 1);
+    };
+    const byDefault = submit();
+    expect(byDefault.ok).toBe(false);
+    if (!byDefault.ok) expect(byDefault.error.message).toMatch(/slower timing.*more than 3×/);
+    const wider = submit(5);
+    expect(wider.ok ? "" : wider.error.message).toBe("");
+    if (wider.ok) expect(wider.value.timeScale).toBeCloseTo(s, 6);
   });
 });
