@@ -19,6 +19,7 @@ import { STATE_IDS, TRANSITION_IDS } from "../lib/agent/lifecycle.ts";
 import { validateInstruction } from "../lib/observation/index.ts";
 import { stripCode } from "../lib/observation/store.ts";
 import { fail, ok, type ErrorCode, type Result } from "../lib/errors.ts";
+import { executorOptions } from "./executor-options.ts";
 import type { Observer } from "./observer.ts";
 import {
   TOPICS,
@@ -81,20 +82,7 @@ export class Controller implements StatusSource {
     private readonly observer: Observer,
   ) {
     const { node, params, emb, bus, lifecycle } = ctx;
-    this.executor = new ChunkExecutor(emb, {
-      controlRateHz:
-        params.control_rate_hz > 0 ? params.control_rate_hz : emb.driver.control_rate_hz,
-      jointStateTimeoutSec: params.joint_state_timeout_s,
-      // Composed, the controller sees the whole observation; alone, only the joints (the
-      // policy stops producing chunks on a bad camera, and the starved queue brings the arm to rest).
-      observationTimeoutSec: observer.opts.cameras
-        ? Math.max(0.5, params.image_timeout_s)
-        : Infinity,
-      velocityScale: params.velocity_scale,
-      maxTableLiftM: params.table_lift_max_m,
-      maxTimeScale: params.chunk_max_slowdown,
-      dryRun: params.dry_run,
-    });
+    this.executor = new ChunkExecutor(emb, executorOptions(params, emb, observer.opts.cameras));
     this.jointNames = emb.joints.map((j) => j.name);
     this.trajectoryTopic = params.trajectory_topic || emb.driver.trajectory_topic;
     this.trajPub = node.createPublisher(

@@ -120,6 +120,20 @@ export const AgentParamsSchema = z.object({
     .describe(
       "Largest slow-down of a chunk's timing to bring its velocity, acceleration and jerk within the limits; a chunk needing more is rejected, ×",
     ),
+  chunk_blend: z
+    .enum(["receding", "ensemble"])
+    .default("receding")
+    .describe(
+      "receding (each new chunk takes over from the previous one) | ensemble (temporal ensembling: the weighted mean of every chunk covering the time)",
+    ),
+  chunk_ensemble_decay: z
+    .number()
+    .min(-20)
+    .max(20)
+    .default(0)
+    .describe(
+      "ensemble weights exp(-decay * chunk age): > 0 favours newer chunks, < 0 older ones, 0 is a plain mean, 1/s",
+    ),
   dry_run: z.boolean().default(false).describe("Compute and publish chunks, command nothing"),
   success_topic: z
     .string()
