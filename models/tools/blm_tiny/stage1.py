@@ -659,9 +659,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--dtype", choices=["float32", "float16"], default="float32")
     p.add_argument("--manifest", type=Path, default=None)
     p.add_argument("--cameras", nargs="*", default=["front", "wrist"])
+    p = sub.add_parser("import", help="rebuild a backbone folder from an exported model folder's graphs")
+    p.add_argument("--model", type=Path, default=Q.REPO / "models" / "blm-tiny")
+    p.add_argument("--out", type=Path, default=OUT / "backbone", dest="import_out")
+    p.add_argument("--tiny", action="store_true", help="the test sizes (backbone.TINY_SIZES)")
     a = ap.parse_args(argv)
 
     torch.set_num_threads(getattr(a, "threads", 1))
+    if a.cmd == "import":
+        from .onnx_import import import_backbone
+
+        meta = import_backbone(a.model, a.import_out, B.TINY_SIZES if a.tiny else None)
+        print(json.dumps({"backbone": str(a.import_out), "layer_k": meta["layer_k"],
+                          "not_imported": meta["not_imported"]}), flush=True)
+        return 0
     if a.cmd == "export":
         return export(a.backbone, a.export_out, a.layer_k, a.dtype, a.manifest, a.cameras)
     a.out.mkdir(parents=True, exist_ok=True)

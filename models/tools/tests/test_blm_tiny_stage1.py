@@ -258,6 +258,32 @@ def test_export_round_trips_through_onnxruntime(data, trained, tmp_path):
     assert rel < TOL_REL
 
 
+def test_import_rebuilds_the_backbone_folder_from_the_exported_graphs(data, trained, tmp_path):
+    d, _ = data
+    _, folder, _ = trained
+    model, proc = B.load(folder)
+    k = model.config.text_config.num_hidden_layers
+    exported = tmp_path / "model"
+    assert S.main(["export", "--backbone", str(folder), "--out", str(exported), "--layer-k", str(k)]) == 0
+    rebuilt = tmp_path / "backbone"
+    assert S.main(["import", "--model", str(exported), "--out", str(rebuilt), "--tiny"]) == 0
+    again, proc2 = B.load(rebuilt)
+    mine, theirs = again.state_dict(), model.state_dict()
+    meta = json.loads((rebuilt / B.META_FILE).read_text())
+    assert set(meta["not_imported"]) <= {"lm_head.weight", "model.language_model.norm.weight"}
+    for name, w in theirs.items():
+        if name not in meta["not_imported"]:
+            assert torch.equal(mine[name], w), name
+    assert proc2.pixels == proc.pixels
+    frames = [(d.front[2], d.wrist[2])]
+    want = B.encode(model, proc, frames, ["push the cube"])[0]
+    got = B.encode(again, proc2, frames, ["push the cube"])[0]
+    assert np.array_equal(got, want)
+    # a model of other sizes does not fit the graphs
+    with pytest.raises(ValueError, match="do not fit"):
+        S.main(["import", "--model", str(exported), "--out", str(tmp_path / "wrong")])
+
+
 def test_locate_error_reads_the_heads_saved_with_the_checkpoint(data, tmp_path):
     d, _ = data
     model, proc = B.build(tmp_path / "tok", seed=0, sizes=B.TINY_SIZES)
