@@ -37,6 +37,24 @@ from qwen_export.tiny import INSTRUCTIONS, qwen_config, tokenizer_config, train_
 
 # 128 x 128 -> smart_resize -> 140 x 140 (10 x 10 patches of 14, 25 merged tokens per image)
 PIXELS = {"min_pixels": 56 * 56, "max_pixels": 140 * 140}
+CAMERA_SIZE = 128  # the sim's camera images (qa.SIZE)
+
+
+def pixels_for_side(side: int) -> dict:
+    """A pixel budget that resizes a CAMERA_SIZE square image to side x side (a multiple of 28):
+    finer visual tokens, (side / 28)^2 per image, without changing the camera."""
+    if side % 28 or side < 56:
+        raise ValueError(f"image side {side} must be a multiple of 28 (patch 14 x merge 2), at least 56")
+    return {"min_pixels": side * side, "max_pixels": side * side}
+
+
+def tokens_per_side(proc, size: int = CAMERA_SIZE) -> int:
+    """Merged visual tokens per row (= per column) of a size x size camera image under the
+    processor's pixel budget."""
+    grid = proc.image_processor(images=[np.zeros((size, size, 3), np.uint8)], return_tensors="pt")["image_grid_thw"][0]
+    if int(grid[1]) != int(grid[2]):
+        raise ValueError(f"a square image became a {int(grid[1])} x {int(grid[2])} patch grid")
+    return int(grid[1]) // int(proc.image_processor.merge_size)
 VOCAB_SIZE = 1024
 META_FILE = "blm_tiny.json"
 

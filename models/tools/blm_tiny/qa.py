@@ -6,9 +6,10 @@ what ``sim/blm_sim/node.py`` publishes: ``Simulation.render``) with its ground t
 - **sim scenes**: the world reset to (task, seed), the arm placed at reset (the only time joint
   positions may be written, DESIGN decision 15) either at a random configuration near its home
   pose or, by inverse kinematics, hovering near one of the task's objects, with a random gripper
-  opening. Labels: object poses, TCP position, jaw width, and for each camera which object classes
-  (``SEG_CLASSES``: arm, finger, the task's objects) each of the 5 x 5 visual tokens' image regions
-  shows (MuJoCo's segmentation render of the same view; Stage I's auxiliary loss).
+  opening. Labels: object poses, TCP position, jaw width, and for each camera the object class
+  (``SEG_CLASSES``: arm, finger, the task's objects) of every pixel (MuJoCo's segmentation render
+  of the same view), from which ``token_labels`` tells what each visual token's image region shows
+  at whatever token grid the backbone's pixel budget gives (Stage I's auxiliary loss).
 - **demo frames**: frames of the expert's successful demonstrations
   (``out/train/demos/<embodiment>/<task>/seed_<n>.mcap``, ``sim/blm_sim/expert/recorder.py``):
   mid-task images (the arm near or holding objects) with progress labels from the episode's time,
@@ -58,11 +59,11 @@ QTYPES = (
 )
 VERSION = 2  # bump when labels or templates change (invalidates the cache)
 # What each visual token shows (sim scenes only): classes present in the image region of each merged
-# token (a GRID x GRID split of the image, the 5 x 5 merged tokens of a 128 x 128 camera image).
+# token (a grid x grid split of the image: 5 x 5 at the default pixel budget, backbone.tokens_per_side).
 SEG_CLASSES = ("arm", "finger", "red cube", "blue cube", "green cube", "green target", "target",
                "blue ball", "bin", "peg")
-GRID = 5
 SEG_MIN_PIXELS = 2
+SIM_CACHE_VERSION = 3  # bump when the stored form of sim scenes changes (3: per-pixel class maps)
 TRAIN_SEED0 = 100_000
 EVAL_SEED0 = 200_000
 SIZE = 128
@@ -128,7 +129,7 @@ class Block:
     wrist: np.ndarray
     qa: list[list[QA]]
     meta: list[dict]
-    seg: Optional[np.ndarray] = None  # [N, 2 cameras, GRID * GRID, len(SEG_CLASSES)] uint8 (sim scenes)
+    seg: Optional[np.ndarray] = None  # [N, 2 cameras, H, W] int8: SEG_CLASSES index per pixel, -1 none (sim scenes)
 
     def __len__(self) -> int:
         return len(self.qa)
@@ -137,7 +138,26 @@ class Block:
         n = len(self)
         if self.seg is not None:
             return self.seg, np.ones(n, bool)
-        return np.zeros((n, 2, GRID * GRID, len(SEG_CLASSES)), np.uint8), np.zeros(n, bool)
+        return np.full((n, 2) + self.front.shape[1:3], -1, np.int8), np.zeros(n, bool)
+
+
+def token_labels(class_map: np.ndarray, grid: int) -> np.ndarray:
+    """[..., H, W] per-pixel classes -> [..., grid * grid, len(SEG_CLASSES)] uint8: which classes cover
+    at least SEG_MIN_PIXELS pixels of each cell of a grid x grid split of the image (row-major, the
+    merged visual tokens' order)."""
+    h, w = class_map.shape[-2:]
+    lead = class_map.shape[:-2]
+    flat = class_map.reshape(-1, h, w)
+    rows = np.linspace(0, h, grid + 1).round().astype(int)
+    cols = np.linspace(0, w, grid + 1).round().astype(int)
+    c = len(SEG_CLASSES)
+    out = np.zeros((flat.shape[0], grid * grid, c), np.uint8)
+    onehot = flat[..., None] == np.arange(c, dtype=flat.dtype)  # [n, H, W, C]
+    for i in range(grid):
+        for j in range(grid):
+            counts = onehot[:, rows[i] : rows[i + 1], cols[j] : cols[j + 1]].sum(axis=(1, 2))
+            out[:, i * grid + j] = counts >= SEG_MIN_PIXELS
+    return out.reshape(*lead, grid * grid, c)
 
 
 @dataclass
@@ -148,7 +168,7 @@ class Dataset:
     items: list[tuple[int, str, str, str]]  # (scene, qtype, question, answer)
     counts: dict = field(default_factory=dict)
     demo_files: list = field(default_factory=list)  # the episodes used, relative to the demos folder
-    seg: Optional[np.ndarray] = None  # [N, 2, GRID * GRID, classes] uint8
+    seg: Optional[np.ndarray] = None  # [N, 2, H, W] int8 per-pixel classes (Block.seg)
     has_seg: Optional[np.ndarray] = None  # [N] bool
 
     @staticmethod
@@ -343,8 +363,8 @@ class SceneMaker:
         return out
 
     def segment(self, camera: str) -> np.ndarray:
-        """[GRID * GRID, classes] uint8: which classes cover >= SEG_MIN_PIXELS pixels of each cell of
-        the camera image (rendered exactly as Simulation.render frames it)."""
+        """[H, W] int8: the SEG_CLASSES index of each pixel of the camera image (rendered exactly as
+        Simulation.render frames it), -1 where none is seen."""
         import mujoco
 
         from blm_sim.robot import ROBOT_PREFIX
@@ -359,14 +379,7 @@ class SceneMaker:
         geom = (ids[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM)) & (ids[..., 0] >= 0)
         cls = np.full(ids.shape[:2], -1, dtype=np.int64)
         cls[geom] = self.geom_class[ids[..., 0][geom]]
-        edges = np.linspace(0, self.size, GRID + 1).round().astype(int)
-        out = np.zeros((GRID * GRID, len(SEG_CLASSES)), np.uint8)
-        for i in range(GRID):
-            for j in range(GRID):
-                cell = cls[edges[i] : edges[i + 1], edges[j] : edges[j + 1]]
-                counts = np.bincount(cell[cell >= 0], minlength=len(SEG_CLASSES))
-                out[i * GRID + j] = counts >= SEG_MIN_PIXELS
-        return out
+        return cls.astype(np.int8)
 
     def gripper_q(self, frac_open: float) -> float:
         g = self.emb.gripper
@@ -586,7 +599,7 @@ def sim_seeds(split: str, n: int) -> list[int]:
 
 
 def cached_sim_block(cache: Path, emb: str, task: str, split: str, n: int) -> Block:
-    path = cache / "sim" / f"v{VERSION}_{emb}_{task}_{split}_{n}.npz"
+    path = cache / "sim" / f"v{VERSION}.{SIM_CACHE_VERSION}_{emb}_{task}_{split}_{n}.npz"
     if path.exists():
         return _load(path)
     b = sim_block(emb, task, sim_seeds(split, n))

@@ -156,11 +156,12 @@ class AuxHeads(torch.nn.Module):
     merger's output), ``where`` on each image token's hidden state after block k, and ``locate``: per
     object class, attention pooling over those image-token states, then its 3-D position."""
 
-    def __init__(self, d: int) -> None:
+    def __init__(self, d: int, grid: int) -> None:
         super().__init__()
         c = len(Q.SEG_CLASSES)
+        self.grid = grid  # merged visual tokens per image side
         self.seg = torch.nn.Linear(d, c)
-        self.where = torch.nn.Linear(d, 2 + 2 * Q.GRID)  # camera, row, column
+        self.where = torch.nn.Linear(d, 2 + 2 * grid)  # camera, row, column
         self.locate_query = torch.nn.Linear(d, c)  # each class's attention logit on each token
         self.locate = torch.nn.Linear(d, 3 * c)
 
@@ -238,29 +239,30 @@ def aux_loss(head: AuxHeads, img: torch.Tensor, hk: torch.Tensor, batch: dict, i
     """(1) What each visual token shows: binary cross-entropy of ``head.seg`` on each merged visual
     token against the object classes (qa.SEG_CLASSES) in its image region (sim scenes; demo frames have
     no labels), positives weighted AUX_POS_WEIGHT. (2) Where each image token is: cross-entropy of
-    ``head.where`` on its hidden state after block k against its camera, row and column in the 5 x 5
+    ``head.where`` on its hidden state after block k against its camera, row and column in the token
     grid (so that the states Stage II reads carry the token's place; the vision tower has no absolute
     position embedding and the language model sees the place only through M-RoPE). (3) Where each of
     the task's objects is (sim scenes): smooth L1 of ``head.locate_objects`` on those states against
     ``object_targets``: Stage II's policy must read positions finer than a token's 13 cm cell from them."""
     total = img.sum() * 0.0
+    g = head.grid
     seg, has = batch.get("seg"), batch.get("has_seg")
     if seg is not None and bool(has.any()):
         n = seg.shape[0]
-        tok = img.view(n, 2 * Q.GRID * Q.GRID, -1)[has]
+        tok = img.view(n, 2 * g * g, -1)[has]
         target = seg[has].reshape(tok.shape[0], tok.shape[1], -1).float()
         pw = torch.full((target.shape[-1],), AUX_POS_WEIGHT)  # objects cover few tokens: weigh them up
         total = total + F.binary_cross_entropy_with_logits(head.seg(tok), target, pos_weight=pw)
-    per_seq = 2 * Q.GRID * Q.GRID
+    per_seq = 2 * g * g
     where = batch["input_ids"] == image_token_id
     if seg is not None and bool((where.sum(1) == per_seq).all()):
         j = torch.arange(per_seq)
-        cam, row, col = j // (Q.GRID * Q.GRID), (j % (Q.GRID * Q.GRID)) // Q.GRID, j % Q.GRID
-        out = head.where(hk[where]).view(-1, per_seq, 2 + 2 * Q.GRID)
+        cam, row, col = j // (g * g), (j % (g * g)) // g, j % g
+        out = head.where(hk[where]).view(-1, per_seq, 2 + 2 * g)
         n = out.shape[0]
         total = total + (F.cross_entropy(out[..., :2].reshape(-1, 2), cam.repeat(n))
-                         + F.cross_entropy(out[..., 2 : 2 + Q.GRID].reshape(-1, Q.GRID), row.repeat(n))
-                         + F.cross_entropy(out[..., 2 + Q.GRID :].reshape(-1, Q.GRID), col.repeat(n))) / 3
+                         + F.cross_entropy(out[..., 2 : 2 + g].reshape(-1, g), row.repeat(n))
+                         + F.cross_entropy(out[..., 2 + g :].reshape(-1, g), col.repeat(n))) / 3
         loc, has_loc = batch.get("loc"), batch.get("has_loc")
         if loc is not None:
             m = has_loc[batch["scene"]]
@@ -339,9 +341,11 @@ def make_batch(batcher: Batcher, data: Q.Dataset, draw) -> tuple[torch.Tensor, t
     pv, grid = batcher.images(frames)
     rows = [(j, data.items[k][2], data.items[k][3]) for j, (_, ks) in enumerate(draw) for k in ks]
     batch = batcher.tokens(grid, rows)
-    if data.seg is not None and bool((grid == torch.tensor([1, 2 * Q.GRID, 2 * Q.GRID])).all()):
+    merge = batcher.model.config.vision_config.spatial_merge_size
+    side = int(grid[0, 1]) // merge
+    if data.seg is not None and bool((grid == torch.tensor([1, side * merge, side * merge])).all()):
         idx = [s for s, _ in draw]
-        batch["seg"] = torch.from_numpy(data.seg[idx])
+        batch["seg"] = torch.from_numpy(Q.token_labels(data.seg[idx], side))
         batch["has_seg"] = torch.from_numpy(data.has_seg[idx])
     batch["loc"], batch["has_loc"] = scene_targets([data.meta[s] for s, _ in draw])
     return pv, grid, batch
@@ -388,15 +392,23 @@ def train(
     log=print,
     log_every: int = 10,
     aux_weight: float = 1.0,
+    pixels: Optional[dict] = None,
+    init: Optional[Path] = None,
 ):
     """Trains from scratch (or the last checkpoint with resume); returns (model, processor, losses).
-    aux_weight > 0 adds the visual tokens' auxiliary loss (``aux_loss``) on scenes that have labels."""
+    aux_weight > 0 adds the visual tokens' auxiliary loss (``aux_loss``) on scenes that have labels.
+    ``pixels``: the processor's pixel budget (default B.PIXELS; B.pixels_for_side for finer tokens).
+    ``init``: start from that backbone folder's weights (same sizes and tokenizer) instead of random
+    ones; the vision tower has no absolute positions, so a backbone trained at another pixel budget
+    carries over (the auxiliary heads start fresh)."""
     torch.manual_seed(seed)
     tok_dir = out / "tokenizer"
-    model, proc = B.build(tok_dir, seed=seed, sizes=sizes)
+    model, proc = B.build(tok_dir, seed=seed, sizes=sizes, pixels=pixels)
+    if init is not None:
+        init_weights(model, proc, Path(init))
     use_fast_patch_embed(model)
     model.train()
-    aux_head = AuxHeads(model.config.text_config.hidden_size) if aux_weight > 0 else None
+    aux_head = AuxHeads(model.config.text_config.hidden_size, B.tokens_per_side(proc)) if aux_weight > 0 else None
     params = list(model.named_parameters()) + (list(aux_head.named_parameters(prefix="aux")) if aux_head else [])
     decay = [p for n, p in params if p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in params if not (p.ndim >= 2 and "embed" not in n)]
@@ -406,7 +418,7 @@ def train(
     args = {"steps": steps, "scenes": scenes, "questions": questions, "lr": lr, "warmup": warmup,
             "weight_decay": weight_decay, "seed": seed, "sizes": sizes or B.SIZES,
             "train_scenes": len(train_data.meta), "demo_files": list(train_data.demo_files),
-            "aux_weight": aux_weight}
+            "aux_weight": aux_weight, "pixels": dict(proc.pixels), "init": str(init) if init else None}
     start = 0
     ck = out / "ckpt"
     if resume and _ckpts(ck):
@@ -576,14 +588,26 @@ def locate_error(model, proc, heads: AuxHeads, data: Q.Dataset, max_scenes: int 
             "mean_position_median_cm": round(float(np.median(ref)), 2)}
 
 
-def load_aux_heads(out: Path, d: int) -> Optional[AuxHeads]:
-    """The auxiliary heads of the last checkpoint in out/ckpt (None without one that has them all)."""
+def init_weights(model, proc, folder: Path) -> None:
+    """Loads a saved backbone's weights into ``model`` (built with ``proc``'s tokenizer)."""
+    src, src_proc = B.load(folder)
+    if src_proc.tokenizer.get_vocab() != proc.tokenizer.get_vocab():
+        raise ValueError(f"{folder} has another tokenizer: its weights do not fit this model's token ids")
+    try:
+        model.load_state_dict(src.state_dict())
+    except RuntimeError as e:
+        raise ValueError(f"{folder} does not fit this model's sizes: {e}") from None
+
+
+def load_aux_heads(out: Path, d: int, grid: int) -> Optional[AuxHeads]:
+    """The auxiliary heads of the last checkpoint in out/ckpt (None without one that has them all,
+    at this token grid)."""
     ck = _ckpts(out / "ckpt")
     if not ck:
         return None
     st = torch.load(ck[-1], weights_only=False).get("aux")
-    heads = AuxHeads(d)
-    if not st or set(st) != set(heads.state_dict()):
+    heads = AuxHeads(d, grid)
+    if not st or set(st) != set(heads.state_dict()) or any(st[k].shape != v.shape for k, v in heads.state_dict().items()):
         return None
     heads.load_state_dict(st)
     return heads.eval()
@@ -648,6 +672,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--ckpt-every", type=int, default=200)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--aux-weight", type=float, default=1.0, help="visual tokens' auxiliary loss (0: next-token only)")
+    p.add_argument("--image-side", type=int, default=None,
+                   help="resize camera images to this square side (multiple of 28): (side/28)^2 tokens per image")
+    p.add_argument("--init", type=Path, default=None, help="start from this backbone folder's weights")
     p.add_argument("--no-eval", action="store_true")
     p = sub.add_parser("eval", help="held-out accuracy of a saved backbone -> report.json")
     common(p)
@@ -688,11 +715,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         t0 = time.time()
         model, proc, losses = train(train_data, a.out, a.steps, a.scenes, a.questions, a.lr, a.warmup,
                                     seed=a.seed, ckpt_every=a.ckpt_every, resume=a.resume, log=log,
-                                    aux_weight=a.aux_weight)
+                                    aux_weight=a.aux_weight,
+                                    pixels=B.pixels_for_side(a.image_side) if a.image_side else None, init=a.init)
         train_s = time.time() - t0
         B.save(model, proc, a.out / "backbone", {"stage1": {"steps": a.steps, "scenes": a.scenes,
                                                             "questions": a.questions, "lr": a.lr, "seed": a.seed,
                                                             "aux_weight": a.aux_weight,
+                                                            "init": str(a.init) if a.init else None,
                                                             "train_scenes": len(train_data.meta),
                                                             "train_questions": len(train_data.items),
                                                             "timing": getattr(model, "stage1_timing", {})}})
@@ -711,7 +740,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     meta = json.loads((backbone / B.META_FILE).read_text())
     report["training"] = meta.get("stage1", {})
     report["pixels"] = meta.get("pixels")
-    heads = load_aux_heads(a.out, model.config.text_config.hidden_size)
+    heads = load_aux_heads(a.out, model.config.text_config.hidden_size, B.tokens_per_side(proc))
     if heads is not None:
         report["locate"] = locate_error(model, proc, heads, eval_data)
         log(f"stage1: locate {report['locate']}")

@@ -61,10 +61,12 @@ def test_scenes_have_camera_images_and_canonical_answers(data):
 
 def test_sim_scenes_label_what_each_visual_token_shows(data):
     d, _ = data
-    assert d.seg.shape == (8, 2, Q.GRID * Q.GRID, len(Q.SEG_CLASSES)) and d.has_seg.all()
-    present = d.seg.any(axis=(1, 2))  # [scene, class]
+    assert d.seg.shape == (8, 2, 128, 128) and d.seg.dtype == np.int8 and d.has_seg.all()
+    tokens = Q.token_labels(d.seg, 5)
+    assert tokens.shape == (8, 2, 25, len(Q.SEG_CLASSES))
+    present = tokens.any(axis=(1, 2))  # [scene, class]
     arm, finger = Q.SEG_CLASSES.index("arm"), Q.SEG_CLASSES.index("finger")
-    assert present[:, arm].all() and d.seg[:, 1, :, finger].any(axis=1).all()  # the wrist camera sees the fingers
+    assert present[:, arm].all() and tokens[:, 1, :, finger].any(axis=1).all()  # the wrist camera sees the fingers
     for s, m in enumerate(d.meta):
         objs = {o.seg_class for o in Q.OBJECTS[m["task"]]}
         others = set(range(2, len(Q.SEG_CLASSES))) - objs
@@ -73,6 +75,43 @@ def test_sim_scenes_label_what_each_visual_token_shows(data):
         rows = [s for s, m in enumerate(d.meta) if m["task"] == task]
         for o in Q.OBJECTS[task]:
             assert present[rows, o.seg_class].any(), (task, o.name)
+
+
+def test_token_labels_count_each_cell_of_the_grid():
+    m = np.full((1, 10, 10), -1, np.int8)
+    m[0, 0, 0] = 3  # one pixel: below SEG_MIN_PIXELS
+    m[0, 9, 8:10] = 4  # two pixels in the bottom-right cell
+    m[0, 4:6, 4:6] = 2  # four pixels across the centre
+    two = Q.token_labels(m, 2)[0]  # cells of 5 x 5 pixels, row-major
+    assert not two[:, 3].any()
+    assert two[3, 4] and not two[:3, 4].any()
+    assert not two[:, 2].any()  # one pixel of class 2 in each cell
+    one = Q.token_labels(m, 1)[0]
+    assert one[0, 2] and one[0, 4] and not one[0, 3]
+    five = Q.token_labels(m, 5)[0]  # cells of 2 x 2: the centre block is exactly the middle cell
+    assert five[:, 2].sum() == 1 and five[2 * 5 + 2, 2] and two.shape == (4, len(Q.SEG_CLASSES))
+
+
+def test_a_finer_pixel_budget_gives_more_tokens_and_trains_from_a_saved_backbone(data, trained, tmp_path):
+    d, _ = data
+    _, folder, _ = trained
+    with pytest.raises(ValueError, match="multiple of 28"):
+        B.pixels_for_side(250)
+    coarse = B.processor(folder)
+    fine = B.processor(folder, B.pixels_for_side(252))
+    assert B.tokens_per_side(coarse) == 5 and B.tokens_per_side(fine) == 9
+    model, proc, losses = S.train(d, tmp_path, steps=2, scenes=2, questions=2, lr=1e-3, warmup=1, seed=0, ckpt_every=0,
+                                  sizes=B.TINY_SIZES, log=lambda m: None, pixels=B.pixels_for_side(252), init=folder)
+    assert all(np.isfinite(losses)) and B.tokens_per_side(proc) == 9
+    # the auxiliary loss saw the 9 x 9 grid: its heads are that size
+    before, _ = B.load(folder)
+    moved = [n for n, p in model.named_parameters() if not torch.equal(p, dict(before.named_parameters())[n])]
+    assert moved, "init weights were not trained"
+    B.save(model, proc, tmp_path / "fine")
+    assert B.tokens_per_side(B.load(tmp_path / "fine")[1]) == 9
+    with pytest.raises(ValueError, match="does not fit"):
+        S.train(d, tmp_path / "other", steps=1, scenes=1, questions=1, seed=0, ckpt_every=0,
+                sizes=dict(B.TINY_SIZES, hidden=32, mrope_section=(1, 2, 1)), log=lambda m: None, init=folder)
 
 
 def test_held_out_seeds_are_disjoint():
@@ -143,7 +182,7 @@ def test_loss_is_finite_and_decreases_on_a_repeated_batch(data, tmp_path):
 
 def test_auxiliary_losses_train_what_and_where_each_image_token_and_object_is(data, tmp_path):
     model, pv, grid, batch = _fresh_model_and_batch(data, tmp_path)
-    heads = S.AuxHeads(model.config.text_config.hidden_size)
+    heads = S.AuxHeads(model.config.text_config.hidden_size, 5)
     opt = torch.optim.AdamW(list(model.parameters()) + list(heads.parameters()), lr=3e-3)
     assert bool(batch["has_seg"].any()) and bool(batch["has_loc"].any())
     aux = []
@@ -289,12 +328,12 @@ def test_locate_error_reads_the_heads_saved_with_the_checkpoint(data, tmp_path):
     model, proc = B.build(tmp_path / "tok", seed=0, sizes=B.TINY_SIZES)
     S.use_fast_patch_embed(model)
     dim = model.config.text_config.hidden_size
-    assert S.load_aux_heads(tmp_path, dim) is None  # no checkpoint yet
-    heads = S.AuxHeads(dim)
+    assert S.load_aux_heads(tmp_path, dim, 5) is None  # no checkpoint yet
+    heads = S.AuxHeads(dim, 5)
     opt = torch.optim.AdamW(heads.parameters())
     S.save_ckpt(tmp_path / "ckpt", 1, model, opt, S.Sampler(d, 0), {}, aux_head=heads)
-    loaded = S.load_aux_heads(tmp_path, dim)
-    assert loaded is not None
+    loaded = S.load_aux_heads(tmp_path, dim, 5)
+    assert loaded is not None and S.load_aux_heads(tmp_path, dim, 9) is None  # heads of another grid
     assert torch.equal(loaded.locate.weight, heads.locate.weight)
     r = S.locate_error(model, proc, loaded, d, max_scenes=4, batch_scenes=2)
     n_sim = sum(m.get("source") == "sim" for m in d.meta[:4])
