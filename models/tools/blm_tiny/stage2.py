@@ -324,8 +324,10 @@ def validate(policy: Policy, batcher: Batcher, idx: np.ndarray, steps: int = 4, 
 
 
 @torch.no_grad()
-def diagnose(cache: Path, ckpt_path: Path, near_z: float = 0.06, seed: int = 0) -> dict:
-    """Where the policy sends the TCP near the table, on the held-out demonstrations. Per pair: the
+def diagnose(cache: Path, ckpt_path: Path, near_z: float = 0.06, seed: int = 0, on: str = "held_out") -> dict:
+    """Where the policy sends the TCP near the table, on the held-out demonstrations (``on="train"``:
+    on as many samples of each pair's training episodes, to tell a policy that does not generalize
+    from one that does not fit). Per pair: the
     horizontal distance (cm) between the TCP at the end of the sampled chunk (one Euler step, the
     agent's default) and at the end of the expert's, over samples where either is below near_z (m),
     where grasps and pushes are won or lost; once with each sample's own intent and once with the
@@ -337,12 +339,18 @@ def diagnose(cache: Path, ckpt_path: Path, near_z: float = 0.06, seed: int = 0) 
     ck = torch.load(ckpt_path, weights_only=False)
     policy, cfg = load_policy(ck)
     demos = Demos(sorted(cache.glob("*/*/seed_*.npz")))
-    _, val_rows = split(demos)
+    if on not in ("held_out", "train"):
+        raise ValueError(f"diagnose on {on!r}: held_out or train")
+    train_rows, val_rows = split(demos)
     batcher = Batcher(demos, ck["ranges"], cfg)
     rng = np.random.default_rng(seed)
     out: dict = {}
+    pair_of = lambda r: (demos.eps[demos.index[r, 0]]["embodiment"], demos.eps[demos.index[r, 0]]["task"])  # noqa: E731
     for pair in demos.pairs:
-        rows = [r for r in val_rows if (demos.eps[demos.index[r, 0]]["embodiment"], demos.eps[demos.index[r, 0]]["task"]) == pair]
+        rows = [r for r in val_rows if pair_of(r) == pair]
+        if on == "train":
+            pool = [r for r in train_rows if pair_of(r) == pair]
+            rows = sorted(rng.choice(pool, size=min(len(pool), max(len(rows), 64)), replace=False).tolist()) if pool else []
         if not rows:
             continue
         idx = demos.index[rows]
@@ -367,7 +375,7 @@ def diagnose(cache: Path, ckpt_path: Path, near_z: float = 0.06, seed: int = 0) 
         print(pair, res, flush=True)
     own = [v["own_intent"]["median_cm"] for v in out.values() if v["own_intent"]["median_cm"] is not None]
     shuf = [v["shuffled_intent"]["median_cm"] for v in out.values() if v["shuffled_intent"]["median_cm"] is not None]
-    return {"near_z_m": near_z, "pairs": out, "mean_of_medians_cm": {"own_intent": round(float(np.mean(own)), 2),
+    return {"near_z_m": near_z, "on": on, "pairs": out, "mean_of_medians_cm": {"own_intent": round(float(np.mean(own)), 2),
                                                                      "shuffled_intent": round(float(np.mean(shuf)), 2)}}
 
 
@@ -578,11 +586,13 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--cache", type=Path, default=OUT / "cache")
     g.add_argument("--ckpt", type=Path, default=OUT / "ckpt.pt")
     g.add_argument("--out", type=Path, default=None, help="JSON file (default: beside the checkpoint)")
+    g.add_argument("--on", choices=["held_out", "train"], default="held_out",
+                   help="the held-out episodes, or as many samples of the training episodes")
     a = ap.parse_args(argv)
     if a.cmd == "diagnose":
         torch.set_num_threads(1)
-        r = diagnose(a.cache, a.ckpt)
-        path = a.out or a.ckpt.parent / "diagnose.json"
+        r = diagnose(a.cache, a.ckpt, on=a.on)
+        path = a.out or a.ckpt.parent / ("diagnose.json" if a.on == "held_out" else f"diagnose-{a.on}.json")
         path.write_text(json.dumps(r, indent=1) + "\n")
         print(json.dumps(r["mean_of_medians_cm"]), f"-> {path}")
         return 0

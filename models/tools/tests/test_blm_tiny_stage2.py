@@ -205,6 +205,13 @@ def test_training_steps_checkpoint_and_resume(tmp_path, monkeypatch):
     for v in d["pairs"].values():
         assert v["own_intent"]["samples"] == v["shuffled_intent"]["samples"] > 0
         assert 0 <= v["own_intent"]["median_cm"] < 100 and 0 <= v["shuffled_intent"]["median_cm"] < 100
+    # on the training episodes: as many samples per pair as held out (at least 64, at most all)
+    t = stage2.diagnose(tmp_path / "cache", out / "ckpt.pt", near_z=10.0, on="train")
+    assert t["on"] == "train" and sorted(t["pairs"]) == sorted(d["pairs"])
+    for k, v in t["pairs"].items():
+        assert v["own_intent"]["samples"] >= d["pairs"][k]["own_intent"]["samples"]
+    with pytest.raises(ValueError, match="held_out or train"):
+        stage2.diagnose(tmp_path / "cache", out / "ckpt.pt", on="test")
 
 
 def test_features_from_the_backbone_train_and_export(episode, tmp_path, monkeypatch):
