@@ -441,6 +441,18 @@ class SceneMaker:
             self._seg.close()
 
 
+def seeded_places(embodiment: str, task: str, seed: int) -> dict[str, np.ndarray]:
+    """Where the simulator's reset with this seed puts the task's objects (name -> world xyz, m):
+    the reset draws them from the seed alone, so this is the truth for a sim scene or an episode's
+    start."""
+    from blm_sim.scene import spawn_frame_for
+    from blm_sim.tasks import make_task
+    from blm_sim.tasks.base import object_rng
+
+    poses = make_task(task, spawn=spawn_frame_for(embodiment)).sample(object_rng(seed))
+    return {name: np.asarray(pose.pos, dtype=np.float64) for name, pose in poses.items()}
+
+
 def _rng(*key) -> np.random.Generator:
     h = hashlib.sha256(json.dumps(key).encode()).digest()
     return np.random.default_rng(int.from_bytes(h[:8], "little"))

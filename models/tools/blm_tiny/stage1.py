@@ -198,18 +198,16 @@ def object_targets(source: str, embodiment: str, task: str, seed: int) -> tuple[
     are present). The scene maker moves only the arm (qa.SceneMaker), so the seed's placement is the
     truth; demo frames (objects moved by the expert) have none."""
     from blm_sim.scene import spawn_frame_for
-    from blm_sim.tasks import make_task
-    from blm_sim.tasks.base import object_rng
 
     xyz = np.zeros((len(Q.SEG_CLASSES), 3), np.float32)
     has = np.zeros(len(Q.SEG_CLASSES), bool)
     if source != "sim" or task not in Q.OBJECTS:
         return xyz, has
     fr = spawn_frame_for(embodiment)
-    poses = make_task(task, spawn=fr).sample(object_rng(seed))
+    places = Q.seeded_places(embodiment, task, seed)
     unit = loc_unit(embodiment)
     for o in Q.OBJECTS[task]:
-        p = np.asarray(poses[o.key].pos, dtype=np.float64)
+        p = places[o.key]
         xyz[o.seg_class] = [(p[0] - fr.center_x) / unit, p[1] / unit, p[2] / unit]
         has[o.seg_class] = True
     return xyz, has

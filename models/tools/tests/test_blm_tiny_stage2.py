@@ -98,6 +98,32 @@ def test_episode_reads_back_with_commanded_targets(episode):
     assert np.all(late[:, -1] == 0.0) and ep.state_at(GRIP_AT + 0.5)[-1] == pytest.approx(0.04, abs=1e-3)
 
 
+def test_timeline_follows_the_measured_tcp_and_the_seeded_objects(episode):
+    from blm_sim.expert.planning import PlanningWorld
+    from blm_tiny import qa as Q
+    from blm_tiny.timeline import format_timeline, timeline
+
+    tl = timeline(episode, period=0.5)
+    assert (tl["embodiment"], tl["task"], tl["seed"]) == ("panda", "PickCube", 7)
+    places = Q.seeded_places("panda", "PickCube", 7)
+    assert set(tl["objects"]) == set(places) and "cube" in places
+    assert [r["t"] for r in tl["rows"]] == [0.5 * i for i in range(int(END / 0.5) + 1)]
+    world = PlanningWorld("PickCube", "panda")
+    for r in tl["rows"]:
+        # measured joints lag the commanded ones by 0.05 s in this recording
+        np.testing.assert_allclose(r["tcp"], world.fk(_q(r["t"] - 0.05))[0], atol=1e-3)
+        cube = np.linalg.norm(places["cube"][:2] - np.array(r["tcp"][:2]))
+        assert r["nearest_xy_cm"] <= 100 * cube + 0.01
+    # the jaw: open, then stalled on the cube after the close goal
+    assert tl["rows"][0]["jaw"] == pytest.approx(0.08, abs=1e-3) and tl["rows"][-1]["jaw"] == pytest.approx(0.04, abs=1e-3)
+    # the arm's only move (joint 1 by 0.5 rad) swings the TCP sideways
+    assert np.linalg.norm(np.subtract(tl["rows"][-1]["tcp"][:2], tl["rows"][0]["tcp"][:2])) > 0.1
+    text = format_timeline(tl)
+    assert text.splitlines()[0] == "panda PickCube seed 7: pick up the red cube" and len(text.splitlines()) == 2 + len(places) + 9
+    with pytest.raises(ValueError, match="must be positive"):
+        timeline(episode, period=0.0)
+
+
 def test_anchors_drop_the_planning_gap_but_keep_the_finish(episode):
     ep = read_episode(episode)
     ts = anchors(ep)
