@@ -23,7 +23,12 @@ def timeline(path: Path, period: float = 0.5) -> dict:
         raise ValueError(f"period {period} must be positive")
     from blm_sim.expert.planning import PlanningWorld
 
-    ep = read_episode(path)
+    try:
+        ep = read_episode(path)
+    except KeyError as e:  # no "episode" metadata record, or an arm it does not know
+        raise ValueError(f"{path}: not a recorded episode (missing {e})") from e
+    except Exception as e:  # the MCAP reader's own errors: truncated, not an MCAP at all
+        raise ValueError(f"{path}: cannot be read as an MCAP episode ({type(e).__name__}: {e})") from e
     world = PlanningWorld(ep.task, ep.embodiment)
     places = Q.seeded_places(ep.embodiment, ep.task, ep.seed)
     t0 = float(ep.js_t[0])
@@ -66,7 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--period", type=float, default=0.5, help="seconds between rows")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    tl = timeline(a.mcap, a.period)
+    if not a.mcap.is_file():
+        ap.error(f"{a.mcap}: no such file")
+    try:
+        tl = timeline(a.mcap, a.period)
+    except ValueError as e:
+        ap.error(str(e))
     print(json.dumps(tl) if a.json else format_timeline(tl))
     return 0
 

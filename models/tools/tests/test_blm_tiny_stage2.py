@@ -124,6 +124,20 @@ def test_timeline_follows_the_measured_tcp_and_the_seeded_objects(episode):
         timeline(episode, period=0.0)
 
 
+def test_timeline_cli_says_what_is_wrong_with_its_input(episode, tmp_path, capsys):
+    from blm_tiny.timeline import main
+
+    assert main([str(episode), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["seed"] == 7
+    junk = tmp_path / "junk.mcap"
+    junk.write_bytes(b"not an mcap")
+    for argv, says in (([str(tmp_path / "none.mcap")], "no such file"), ([str(episode), "--period", "-1"], "must be positive"),
+                       ([str(junk)], "cannot be read as an MCAP episode")):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2 and says in capsys.readouterr().err
+
+
 def test_anchors_drop_the_planning_gap_but_keep_the_finish(episode):
     ep = read_episode(episode)
     ts = anchors(ep)
