@@ -333,25 +333,27 @@ def diagnose(cache: Path, ckpt_path: Path, near_z: float = 0.06, seed: int = 0, 
     where grasps and pushes are won or lost; once with each sample's own intent and once with the
     intent of another held-out sample of the same pair: the gap is what the policy reads about the
     objects' places from the images."""
+    if on not in ("held_out", "train"):
+        raise ValueError(f"diagnose on {on!r}: held_out or train")
     sys.path.insert(0, str(REPO / "sim"))
     from blm_sim.expert.planning import PlanningWorld
 
     ck = torch.load(ckpt_path, weights_only=False)
     policy, cfg = load_policy(ck)
     demos = Demos(sorted(cache.glob("*/*/seed_*.npz")))
-    if on not in ("held_out", "train"):
-        raise ValueError(f"diagnose on {on!r}: held_out or train")
     train_rows, val_rows = split(demos)
     batcher = Batcher(demos, ck["ranges"], cfg)
     rng = np.random.default_rng(seed)
     out: dict = {}
-    pair_of = lambda r: (demos.eps[demos.index[r, 0]]["embodiment"], demos.eps[demos.index[r, 0]]["task"])  # noqa: E731
-    for pair in demos.pairs:
-        rows = [r for r in val_rows if pair_of(r) == pair]
+    # each sample's pair, once (the training pool is ~100k rows)
+    pair_of_ep = np.array([demos.pairs.index((e["embodiment"], e["task"])) for e in demos.eps])
+    row_pair = pair_of_ep[demos.index[:, 0]]
+    for p, pair in enumerate(demos.pairs):
+        rows = val_rows[row_pair[val_rows] == p]
         if on == "train":
-            pool = [r for r in train_rows if pair_of(r) == pair]
-            rows = sorted(rng.choice(pool, size=min(len(pool), max(len(rows), 64)), replace=False).tolist()) if pool else []
-        if not rows:
+            pool = train_rows[row_pair[train_rows] == p]
+            rows = np.sort(rng.choice(pool, size=min(len(pool), max(len(rows), 64)), replace=False)) if len(pool) else pool
+        if not len(rows):
             continue
         idx = demos.index[rows]
         batch = batcher.make(idx, np.random.default_rng(0), stale=False)
