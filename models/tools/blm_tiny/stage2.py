@@ -54,12 +54,13 @@ LOCATE_BETA = 0.05  # smooth-L1 knee, locate units (stage1.LOC_UNIT: 5 mm at the
 CONTACT_Z = 0.05  # m: once the TCP has been this low, the expert may have moved an object
 
 
-def blm_tiny_config(d_backbone: int) -> ModelConfig:
+def blm_tiny_config(d_backbone: int, state_skip: str = "learned") -> ModelConfig:
     """The policy side of blm-tiny; the backbone entry only carries the Qwen hidden size."""
     return ModelConfig(
         backbone=BackboneConfig(d=d_backbone),
         bridge=BridgeConfig(n_intent=16, d_latent=96, d_intent=96, n_heads=4, ffn=192, n_layers=2),
-        head=HeadConfig(d_model=96, n_heads=4, ffn=192, n_layers=3, enc_hidden=96, prediction="sample"),
+        head=HeadConfig(d_model=96, n_heads=4, ffn=192, n_layers=3, enc_hidden=96, prediction="sample",
+                        state_skip=state_skip),
     )
 
 
@@ -394,13 +395,15 @@ def split(demos: Demos) -> tuple[np.ndarray, np.ndarray]:
 
 def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: int, resume: bool,
           threads: int, ckpt_every: int = 250, locate_weight: float = LOCATE_WEIGHT,
-          init: Path | None = None) -> dict:
-    """``init``: start from another run's checkpoint (its weights and statistics; a fresh optimizer
-    and schedule over ``steps``), e.g. to go on with more demonstrations."""
+          init: Path | None = None, state_skip: str = "learned") -> dict:
+    """``init``: start from another run's checkpoint (its weights and statistics, widened to cover
+    this cache's data; a fresh optimizer and schedule over ``steps``), e.g. to go on with more
+    demonstrations. With ``state_skip="identity"`` the checkpoint's state -> action map is reset to
+    the identity and frozen."""
     torch.set_num_threads(threads)
     demos = Demos(sorted(cache.glob("*/*/seed_*.npz")))
     train_rows, val_rows = split(demos)
-    cfg = blm_tiny_config(demos.d)
+    cfg = blm_tiny_config(demos.d, state_skip)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
     torch.manual_seed(seed)
@@ -410,7 +413,9 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
     if init is not None and not (resume and ckpt_path.exists()):
         ck = torch.load(init, weights_only=False)
         _load_weights(policy, ck)
-        ranges = ck["ranges"]
+        if state_skip == "identity":
+            policy.head.reset_state_skip()
+        ranges = union_ranges(ck["ranges"], ranges)
         print(f"initialized from {init} (its step {ck['step']})", flush=True)
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False)
@@ -449,6 +454,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         if step % ckpt_every == 0 or step == steps:
             _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed, demos.layer_k)
     report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "locate_weight": locate_weight,
+              "state_skip": state_skip,
               "init": str(init) if init else None,
               "episodes": len(demos.eps),
               "pairs": [list(k) for k in demos.pairs], "train_samples": int(len(train_rows)),
@@ -458,6 +464,13 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report.get("held_out", {})), flush=True)
     return report
+
+
+def union_ranges(a: dict, b: dict) -> dict:
+    """Per arm, the smallest min/max that covers both (a checkpoint's statistics stay where the
+    new data fits in them, so its weights keep their meaning)."""
+    return {n: ([min(x, y) for x, y in zip(a[n][0], b[n][0])], [max(x, y) for x, y in zip(a[n][1], b[n][1])])
+            for n in a}
 
 
 def _save(path: Path, policy, opt, step, ranges, history, cfg, seed, layer_k) -> None:
@@ -571,6 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--resume", action="store_true")
     t.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights and statistics")
+    t.add_argument("--state-skip", choices=["learned", "identity"], default="learned",
+                   help="the head's state -> action map: trained, or the identity (the decoder predicts offsets)")
     t.add_argument("--locate-weight", type=float, default=LOCATE_WEIGHT,
                    help="the intent's training-only locate loss (0: off)")
     e = sub.add_parser("export")
@@ -606,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {cache_features(a.demos, a.backbone, a.cache, a.layer_k, shard=(i, n))} episode caches")
     elif a.cmd == "train":
         train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads, locate_weight=a.locate_weight,
-              init=a.init)
+              init=a.init, state_skip=a.state_skip)
     else:
         m = export(a.ckpt, a.backbone, a.out, a.layer_k)
         print(f"exported {a.out}: {sorted(m['graphs'])} + backbone {m['backbone']['kind']}")

@@ -61,6 +61,12 @@ class HeadConfig:
     # t = 0 they carry nothing about a); the graph returns v = (a - x_t) / (1 - t), the velocity of
     # the linear path through x_t that ends at a, so the graph's contract is the same.
     prediction: str = "velocity"
+    # With prediction = "sample": "learned" trains the state -> action map from the identity;
+    # "identity" keeps it fixed, so the decoder predicts only the chunk's offset from the state.
+    # Trained, blm-tiny's map drifted to gains of 0.78-1.03 (off-diagonal up to 0.17) and the
+    # decoder had to undo that per sample: its first points were further from the demonstrations'
+    # (0.069, normalized) than the state itself is (0.04).
+    state_skip: str = "learned"
 
 
 @dataclass

@@ -259,12 +259,21 @@ class PolicyHead(nn.Module):
         if cfg.prediction == "sample":
             # state -> action skip, initialized to the shared padded layout (state slot i = action slot i)
             self.state_skip = CategorySpecificLinear(cfg.n_embodiments, cfg.state_dim, cfg.action_dim)
-            with torch.no_grad():
-                self.state_skip.weight.zero_()
-                k = min(cfg.state_dim, cfg.action_dim)
-                self.state_skip.weight[:, range(k), range(k)] = 1.0
+            self.reset_state_skip()
+            if cfg.state_skip == "identity":
+                self.state_skip.requires_grad_(False)
+            elif cfg.state_skip != "learned":
+                raise ValueError(f"state_skip must be 'learned' or 'identity', got {cfg.state_skip!r}")
         elif cfg.prediction != "velocity":
             raise ValueError(f"prediction must be 'velocity' or 'sample', got {cfg.prediction!r}")
+
+    @torch.no_grad()
+    def reset_state_skip(self) -> None:
+        """The state -> action map back to the identity of the shared padded layout."""
+        k = min(self.cfg.state_dim, self.cfg.action_dim)
+        self.state_skip.weight.zero_()
+        self.state_skip.weight[:, range(k), range(k)] = 1.0
+        self.state_skip.bias.zero_()
 
     def trunk(
         self,

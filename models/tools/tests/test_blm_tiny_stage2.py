@@ -198,8 +198,8 @@ def _use_small_policy(monkeypatch) -> None:
     """A one-block head and a 4-token bridge: the training and export code paths at a test's cost."""
     small = stage2.blm_tiny_config
 
-    def tiny(d: int):
-        cfg = small(d)
+    def tiny(d: int, state_skip: str = "learned"):
+        cfg = small(d, state_skip)
         cfg.head.n_layers, cfg.head.d_model, cfg.head.ffn, cfg.head.enc_hidden = 1, 32, 64, 32
         cfg.bridge.d_latent, cfg.bridge.d_intent, cfg.bridge.ffn, cfg.bridge.n_intent = 32, 32, 64, 4
         return cfg
@@ -239,6 +239,18 @@ def test_training_steps_checkpoint_and_resume(tmp_path, monkeypatch):
     assert tuned["init"] == str(out / "ckpt.pt")
     a, b = (torch.load(f, weights_only=False)["policy"] for f in (out / "ckpt.pt", tmp_path / "tuned" / "ckpt.pt"))
     assert all(torch.allclose(v, b[k], atol=1e-6) for k, v in a.items())
+    # ... or with the head's state -> action map reset to the identity and kept there
+    ident = stage2.train(tmp_path / "cache", tmp_path / "ident", steps=30, batch_size=16, lr=1e-3, seed=4,
+                         resume=False, threads=1, init=out / "ckpt.pt", state_skip="identity")
+    assert ident["state_skip"] == "identity"
+    ck = torch.load(tmp_path / "ident" / "ckpt.pt", weights_only=False)
+    assert ck["config"]["head"]["state_skip"] == "identity"
+    w, bias = ck["policy"]["head.state_skip.weight"], ck["policy"]["head.state_skip.bias"]
+    k = torch.arange(min(w.shape[1:]))
+    assert torch.all(w[:, k, k] == 1) and int((w != 0).sum()) == w.shape[0] * len(k) and not bias.any()
+    assert not torch.allclose(a["head.state_skip.weight"], w)  # the trained map it started from was not the identity
+    moved = ck["policy"]["head.action_decoder.l2.weight"]
+    assert not torch.allclose(moved, a["head.action_decoder.l2.weight"])  # while the decoder trained
     # the diagnosis: every held-out pair, TCP distances with the own and with a shuffled intent
     d = stage2.diagnose(tmp_path / "cache", out / "ckpt.pt", near_z=10.0)
     assert sorted(d["pairs"]) == sorted(f"{arm.name}/PickCube" for arm in ARMS)

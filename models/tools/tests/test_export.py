@@ -123,3 +123,20 @@ def test_sample_prediction_lands_on_the_predicted_chunk():
             want, _ = head.forward_train(x, t, state, emb, intent)
         got = euler_sample(head, noise, state, emb, intent, steps)
         torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+def test_identity_state_skip_is_fixed_and_a_bad_choice_is_refused():
+    """state_skip = "identity": the decoder's output is the chunk's offset from the state in the
+    shared padded layout, and the map has nothing to train."""
+    cfg = copy.deepcopy(TINY)
+    cfg.head.prediction, cfg.head.state_skip = "sample", "identity"
+    head = Model(cfg).head
+    assert not any(p.requires_grad for p in head.state_skip.parameters())
+    h = cfg.head
+    state = torch.rand(2, h.state_dim) * 2 - 1
+    skip = head.state_skip(state[:, None, :], torch.tensor([0, 3]))[:, 0]
+    k = min(h.state_dim, h.action_dim)
+    torch.testing.assert_close(skip[:, :k], state[:, :k], atol=0, rtol=0)
+    cfg.head.state_skip = "frozen"
+    with pytest.raises(ValueError, match="state_skip"):
+        Model(cfg)
