@@ -184,8 +184,8 @@ class Demos:
 class Batcher:
     """Normalized, padded tensors for a batch of (episode, sample) indices."""
 
-    def __init__(self, demos: Demos, ranges: dict, cfg: ModelConfig) -> None:
-        self.demos, self.cfg = demos, cfg
+    def __init__(self, demos: Demos, ranges: dict, cfg: ModelConfig, state_noise: float = STATE_NOISE) -> None:
+        self.demos, self.cfg, self.state_noise = demos, cfg, state_noise
         self.lo = {n: np.array(r[0]) for n, r in ranges.items()}
         self.hi = {n: np.array(r[1]) for n, r in ranges.items()}
 
@@ -224,7 +224,7 @@ class Batcher:
             loc[r] = e["loc"]
             has_loc[r] = e["has_loc"] & e["untouched"][j]
         if stale:
-            state += s_used * rng.normal(0.0, STATE_NOISE, state.shape).astype(np.float32)
+            state += s_used * rng.normal(0.0, self.state_noise, state.shape).astype(np.float32)
         t = {k: torch.from_numpy(v) for k, v in dict(hidden=hidden, mask=mask, state=state, future=future,
                                                       actions=actions, s_used=s_used, a_used=a_used, emb=emb,
                                                       loc=loc, has_loc=has_loc).items()}
@@ -395,7 +395,7 @@ def split(demos: Demos) -> tuple[np.ndarray, np.ndarray]:
 
 def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: int, resume: bool,
           threads: int, ckpt_every: int = 250, locate_weight: float = LOCATE_WEIGHT,
-          init: Path | None = None, state_skip: str = "learned") -> dict:
+          init: Path | None = None, state_skip: str = "learned", state_noise: float = STATE_NOISE) -> dict:
     """``init``: start from another run's checkpoint (its weights and statistics, widened to cover
     this cache's data; a fresh optimizer and schedule over ``steps``), e.g. to go on with more
     demonstrations. With ``state_skip="identity"`` the checkpoint's state -> action map is reset to
@@ -423,7 +423,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         opt.load_state_dict(ck["opt"])
         step, ranges, history = ck["step"], ck["ranges"], ck["history"]
         print(f"resumed at step {step}", flush=True)
-    batcher = Batcher(demos, ranges, cfg)
+    batcher = Batcher(demos, ranges, cfg, state_noise)
     p = demos.p[train_rows] / demos.p[train_rows].sum()
     print(f"{len(demos.eps)} episodes, {len(demos.pairs)} pairs, {len(train_rows)} train / {len(val_rows)} held-out samples; "
           f"{sum(x.numel() for x in policy.parameters()) / 1e6:.2f} M parameters", flush=True)
@@ -454,7 +454,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         if step % ckpt_every == 0 or step == steps:
             _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed, demos.layer_k)
     report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "locate_weight": locate_weight,
-              "state_skip": state_skip,
+              "state_skip": state_skip, "state_noise": state_noise,
               "init": str(init) if init else None,
               "episodes": len(demos.eps),
               "pairs": [list(k) for k in demos.pairs], "train_samples": int(len(train_rows)),
@@ -586,6 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights and statistics")
     t.add_argument("--state-skip", choices=["learned", "identity"], default="learned",
                    help="the head's state -> action map: trained, or the identity (the decoder predicts offsets)")
+    t.add_argument("--state-noise", type=float, default=STATE_NOISE,
+                   help="std of the noise added to the training states (normalized units); with the identity "
+                        "state map the target chunk stays the demonstration's, so the head learns to steer back")
     t.add_argument("--locate-weight", type=float, default=LOCATE_WEIGHT,
                    help="the intent's training-only locate loss (0: off)")
     e = sub.add_parser("export")
@@ -621,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {cache_features(a.demos, a.backbone, a.cache, a.layer_k, shard=(i, n))} episode caches")
     elif a.cmd == "train":
         train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads, locate_weight=a.locate_weight,
-              init=a.init, state_skip=a.state_skip)
+              init=a.init, state_skip=a.state_skip, state_noise=a.state_noise)
     else:
         m = export(a.ckpt, a.backbone, a.out, a.layer_k)
         print(f"exported {a.out}: {sorted(m['graphs'])} + backbone {m['backbone']['kind']}")

@@ -162,6 +162,21 @@ def _fake_cache(root: Path, rng: np.random.Generator) -> None:
             _write_cached(root, arm.name, seed, feats, states, chunks, rng.integers(0, f, (n, 4)))
 
 
+def test_training_states_carry_the_chosen_noise_and_the_targets_none(tmp_path):
+    """--state-noise perturbs the state the head sees (its used slots only) while the target chunk
+    stays the demonstration's: with the identity state map the head learns to steer back."""
+    _fake_cache(tmp_path, np.random.default_rng(0))
+    demos = stage2.Demos(sorted(tmp_path.glob("*/*/seed_*.npz")))
+    cfg = stage2.blm_tiny_config(demos.d)
+    idx = demos.index[:64]
+    made = {sigma: stage2.Batcher(demos, demos.ranges(), cfg, state_noise=sigma).make(idx, np.random.default_rng(1), stale=True)
+            for sigma in (0.0, 0.05)}
+    d = (made[0.05]["state"] - made[0.0]["state"]).numpy()
+    used = made[0.0]["s_used"].numpy() > 0
+    assert abs(d[used].std() - 0.05) < 0.01 and not d[~used].any()
+    assert torch.equal(made[0.05]["actions"], made[0.0]["actions"])
+
+
 def _write_cached(root: Path, embodiment: str, seed: int, feats, states, chunks, fidx) -> Path:
     out = root / embodiment / "PickCube" / f"seed_{seed}.npz"
     out.parent.mkdir(parents=True, exist_ok=True)
