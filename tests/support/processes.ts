@@ -12,6 +12,7 @@ export class Peer {
   readonly child: ChildProcess;
   private readonly lines: string[] = [];
   private readonly waiters: Array<() => void> = [];
+  private readonly watches = new Set<string[]>();
   private stderr = "";
 
   constructor(
@@ -27,6 +28,7 @@ export class Peer {
     });
     createInterface({ input: this.child.stdout! }).on("line", (line) => {
       this.lines.push(line);
+      this.watches.forEach((w) => w.push(line));
       this.waiters.splice(0).forEach((w) => w());
     });
     this.child.stderr!.on("data", (d: Buffer) => {
@@ -55,6 +57,34 @@ export class Peer {
         });
       });
     }
+  }
+
+  /**
+   * Every line from now on, whatever `nextLine` takes: `nextLine` drops the lines before its match,
+   * so a line another wait is after (a goal's result while a command waits for its "ok") must be
+   * watched, not waited for concurrently.
+   */
+  watch(): {
+    find(match: (line: string) => boolean, timeoutMs: number): Promise<string>;
+    close(): void;
+  } {
+    const seen: string[] = [];
+    this.watches.add(seen);
+    return {
+      find: async (match, timeoutMs) => {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const line = seen.find(match);
+          if (line !== undefined) return line;
+          if (Date.now() > deadline || this.child.exitCode !== null)
+            throw new Error(
+              `no watched line matched within ${timeoutMs} ms (exit ${this.child.exitCode})`,
+            );
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      },
+      close: () => this.watches.delete(seen),
+    };
   }
 
   /** Writes one line to the child's stdin (peers started with `{ stdin: true }`). */

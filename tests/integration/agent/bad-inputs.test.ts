@@ -101,9 +101,15 @@ describe("bad inputs put the agent in a named error and build nothing from the b
     expect(await d.execute("lift the peg upright", 30)).toBe(true);
     await d.until((x) => x.intentInstructions.includes("lift the peg upright"), 10_000);
     await d.sleep(500);
-    const result = d.peer.nextLine((l) => l.includes('"event":"result"'), 10_000);
-    await d.cmd({ cmd: "cancel" });
-    const r = JSON.parse(await result) as { result: { message: string; success: boolean } };
+    // The result and the cancel command's "ok" come in either order: watch for the result.
+    const lines = d.peer.watch();
+    let r: { result: { message: string; success: boolean } };
+    try {
+      await d.cmd({ cmd: "cancel" });
+      r = JSON.parse(await lines.find((l) => l.includes('"event":"result"'), 10_000)) as typeof r;
+    } finally {
+      lines.close();
+    }
     expect(r.result.message).toBe("cancelled");
     expect(r.result.success).toBe(false);
     await d.until((x) => x.lastState?.mode === "inactive", 5000);
@@ -116,17 +122,13 @@ describe("bad inputs put the agent in a named error and build nothing from the b
 
   it("a new Execute goal preempts the running one: the first ends 'preempted', the second drives", async () => {
     await d.healthy();
-    // Goal results arrive among other driver lines; watch the raw stream so none is skipped.
-    let raw = "";
-    const onData = (b: Buffer) => (raw += b.toString());
-    d.peer.child.stdout!.on("data", onData);
+    // Goal results arrive among other driver lines; watch them all so none is skipped.
+    const lines = d.peer.watch();
     try {
       expect(await d.execute("lift the peg upright", 30)).toBe(true);
       await d.until((x) => x.intentInstructions.includes("lift the peg upright"), 10_000);
       expect(await d.execute("push the cube to the goal", 30)).toBe(true);
-      const deadline = Date.now() + 10_000;
-      while (!raw.includes('"message":"preempted"') && Date.now() < deadline) await d.sleep(100);
-      expect(raw).toContain('"message":"preempted"');
+      await lines.find((l) => l.includes('"message":"preempted"'), 10_000);
       const t = (await d.cmd<{ t: number }>({ cmd: "reset" }, "reset")).t;
       const s = await d.until(
         (x) => x.chunksSince > 2 && x.lastState?.instruction === "push the cube to the goal",
@@ -135,11 +137,9 @@ describe("bad inputs put the agent in a named error and build nothing from the b
       );
       expect(s.lastState?.instruction).toBe("push the cube to the goal");
       await d.cmd({ cmd: "cancel" });
-      const until = Date.now() + 10_000;
-      while (!raw.includes('"message":"cancelled"') && Date.now() < until) await d.sleep(100);
-      expect(raw).toContain('"message":"cancelled"');
+      await lines.find((l) => l.includes('"message":"cancelled"'), 10_000);
     } finally {
-      d.peer.child.stdout!.off("data", onData);
+      lines.close();
     }
     await d.until((x) => x.lastState?.mode === "inactive", 5000);
     await d.activate();
