@@ -178,3 +178,35 @@ def test_successful_episode_is_recorded_as_mcap_readable_by_rosbags(env):
     assert meta["episode"]["embodiment"] == "panda" and meta["episode"]["task"] == "PickCube"
     assert meta["episode"]["seed"] == str(SEED) and meta["episode"]["instruction"] == instruction
     assert meta["episode"]["success"] == "true"
+
+
+def test_perturbed_episode_executes_bent_paths_and_records_the_plans_as_reference(env):
+    """DART-style recording (expert/perturb.py): the arm is sent bent copies of the planned paths, the plans
+    go to /expert/reference_trajectory, and a bent path starts and ends where its plan does."""
+    from rosbags.highlevel import AnyReader
+
+    from blm_sim.expert.client import run_episode
+    from blm_sim.expert.recorder import REFERENCE_TOPIC
+
+    robot = env.use("panda", record=True)
+    path = env.tmp / "episodes" / "panda_PickCube_perturbed.mcap"
+    robot.perturb_std = 0.03
+    try:
+        result, _ = run_episode(env.node, robot, env.world("PickCube"), "PickCube", SEED,
+                                recorder=env.recorder, record_path=path, wall_budget_s=60.0)
+    finally:
+        robot.perturb_std, robot.perturbation = 0.0, None
+    assert result.success, "\n".join(result.log)
+    sent, planned = [], []
+    with AnyReader([path]) as reader:
+        for conn, _t, raw in reader.messages():
+            if conn.msgtype == "trajectory_msgs/msg/JointTrajectory":
+                msg = reader.deserialize(raw, conn.msgtype)
+                q = np.array([list(p.positions) for p in msg.points])
+                (planned if conn.topic == REFERENCE_TOPIC else sent).append(q)
+    assert len(sent) == len(planned) >= 3
+    bends = [float(np.max(np.abs(s - p))) for s, p in zip(sent, planned)]
+    assert sum(b > 0.005 for b in bends) >= 1, bends  # some paths were bent...
+    assert max(bends) <= 2 * 0.03 + 1e-9  # ...by at most the clipped amplitude
+    for s, p in zip(sent, planned):
+        np.testing.assert_allclose(s[[0, -1]], p[[0, -1]], atol=1e-9)  # ...with the plan's ends

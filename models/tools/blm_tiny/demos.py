@@ -26,6 +26,7 @@ from blm_tools.embodiments import ARMS, Arm  # noqa: E402
 ARM_BY_NAME = {a.name: a for a in ARMS}
 DT = 0.05  # action step (s), ManiSkill's 20 Hz
 HORIZON = 16
+REFERENCE_TOPIC = "/expert/reference_trajectory"  # sim/blm_sim/expert/recorder.py
 STATIC_EPS = 1e-3  # rad / m: a chunk that moves less than this everywhere is "static"
 
 
@@ -100,7 +101,8 @@ def read_episode(path: Path) -> Episode:
         meta = {m.name: dict(m.metadata) for m in make_reader(f).iter_metadata()}["episode"]
     arm = ARM_BY_NAME[meta["embodiment"]]
     frames: dict[str, list[tuple[float, np.ndarray]]] = {"front": [], "wrist": []}
-    js_t, js_q, traj, grip = [], [], [], []
+    js_t, js_q, grip = [], [], []
+    traj: dict[str, list] = {}
     with AnyReader([path]) as reader:
         for conn, log_ns, raw in reader.messages():
             topic = conn.topic
@@ -125,7 +127,7 @@ def read_episode(path: Path) -> Episode:
                     continue
                 times = np.array([p.time_from_start.sec + 1e-9 * p.time_from_start.nanosec for p in msg.points])
                 pos = np.array([list(p.positions) for p in msg.points])
-                traj.append((log_ns * 1e-9, times, pos))
+                traj.setdefault(topic, []).append((log_ns * 1e-9, times, pos))
             elif topic == "/expert/gripper_command":
                 msg = reader.deserialize(raw, conn.msgtype)
                 grip.append((log_ns * 1e-9, float(arm.width_of(msg.position))))
@@ -142,9 +144,17 @@ def read_episode(path: Path) -> Episode:
         wrist=np.stack([im for _, im in wrist]),
         js_t=np.asarray(js_t)[order],
         js_q=np.asarray(js_q)[order],
-        traj=sorted(traj, key=lambda x: x[0]),
+        traj=sorted(_commands(traj), key=lambda x: x[0]),
         grip=sorted(grip),
     )
+
+
+def _commands(traj: dict[str, list]) -> list:
+    """The expert's commanded arm paths: in a perturbed episode its references (the arm executed bent
+    copies of them, and the demonstration teaches the way back), else what the arm was sent."""
+    if REFERENCE_TOPIC in traj:
+        return traj[REFERENCE_TOPIC]
+    return [x for msgs in traj.values() for x in msgs]
 
 
 def _stamp(s) -> float:

@@ -602,6 +602,9 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--model", type=Path, default=REPO / "models" / "blm-tiny")
     x.add_argument("--demos", type=Path, default=REPO / "out" / "train" / "demos")
     x.add_argument("--steps", type=int, default=1, help="Euler steps (the agent's denoise_steps)")
+    i = sub.add_parser("import", help="a training checkpoint from an exported model folder (for train --init)")
+    i.add_argument("--model", type=Path, default=REPO / "models" / "blm-tiny")
+    i.add_argument("--out", type=Path, default=OUT / "imported" / "ckpt.pt")
     g = sub.add_parser("diagnose", help="held-out TCP placement near the table, own vs shuffled intent -> JSON")
     g.add_argument("--cache", type=Path, default=OUT / "cache")
     g.add_argument("--ckpt", type=Path, default=OUT / "ckpt.pt")
@@ -615,6 +618,12 @@ def main(argv: list[str] | None = None) -> int:
         path = a.out or a.ckpt.parent / ("diagnose.json" if a.on == "held_out" else f"diagnose-{a.on}.json")
         path.write_text(json.dumps(r, indent=1) + "\n")
         print(json.dumps(r["mean_of_medians_cm"]), f"-> {path}")
+        return 0
+    if a.cmd == "import":
+        from .policy_import import import_policy
+
+        r = import_policy(a.model, a.out)
+        print(f"wrote {a.out} from {a.model} (not imported: {', '.join(r['not_imported'])})")
         return 0
     if a.cmd == "fixtures":
         print(f"wrote {write_fixtures(a.model, a.ckpt, a.backbone, a.demos, a.steps)}")

@@ -34,13 +34,20 @@ def _q(t: float) -> np.ndarray:
     return home + np.eye(len(home))[0] * 0.5 * s
 
 
-@pytest.fixture(scope="module")
-def episode(tmp_path_factory) -> Path:
+def _bump(t: float, bend: float) -> np.ndarray:
+    """A perturbed episode's bend of the move (expert/perturb.py's shape): joint 2 off by ``bend`` mid-move."""
+    s = np.clip((t - MOVE_START) / (MOVE_END - MOVE_START), 0.0, 1.0)
+    return np.eye(len(PANDA.home))[1] * bend * np.sin(np.pi * s) ** 2
+
+
+def _record_episode(path: Path, bend: float = 0.0) -> Path:
+    """A synthetic episode through the recorder. With ``bend`` the arm is sent (and follows) the bent move
+    while the plan goes to the reference topic, as in a perturbed recording."""
     pytest.importorskip("rclpy")
     from rosbags.typesys import Stores, get_typestore
 
     from blm_sim.embodiment import load_embodiment
-    from blm_sim.expert.recorder import EpisodeRecorder
+    from blm_sim.expert.recorder import REFERENCE_TOPIC, EpisodeRecorder
 
     ts = get_typestore(Stores.ROS2_HUMBLE)
     T = ts.types  # noqa: N806
@@ -54,15 +61,17 @@ def episode(tmp_path_factory) -> Path:
         # serialized by an independent CDR writer, as a raw subscription would deliver it
         rec.write_raw(topic, name, bytes(ts.serialize_cdr(msg, name)), has_header=True)
 
+    def sent(t: float) -> np.ndarray:
+        return _q(t) + _bump(t, bend)
+
     emb = load_embodiment("panda")
-    path = tmp_path_factory.mktemp("demos") / "panda" / "PickCube" / "seed_7.mcap"
     rec = EpisodeRecorder(path, emb)
     rec.begin(path=path, task="PickCube", seed=7, embodiment="panda", instruction="pick up the red cube")
     for i in range(int(END / 0.01) + 1):
         t = i * 0.01
         # measured = commanded 0.05 s late; the jaw stalls at 0.04 m (the cube) after the goal of 0
         width = 0.08 if t < GRIP_AT else max(0.04, 0.08 - 0.2 * (t - GRIP_AT))
-        pos = np.array([*_q(t - 0.05), width / 2])
+        pos = np.array([*sent(t - 0.05), width / 2])
         put(emb.joint_states_topic, "sensor_msgs/msg/JointState",
             T["sensor_msgs/msg/JointState"](header=header(t), name=[*PANDA.joints, PANDA.gripper], position=pos,
                                              velocity=np.zeros(0), effort=np.zeros(0)))
@@ -72,14 +81,25 @@ def episode(tmp_path_factory) -> Path:
                     T["sensor_msgs/msg/Image"](header=header(t), height=8, width=8, encoding="rgb8", is_bigendian=0,
                                                step=24, data=np.full(8 * 8 * 3, i % 256, np.uint8)))
     point = T["trajectory_msgs/msg/JointTrajectoryPoint"]
-    points = [point(positions=_q(MOVE_START + k * 0.1), velocities=np.zeros(0), accelerations=np.zeros(0),
-                    effort=np.zeros(0), time_from_start=Duration(sec=0, nanosec=int(k * 0.1 * 1e9)))
-              for k in range(11)]
-    put(emb.trajectory_topic, "trajectory_msgs/msg/JointTrajectory",
-        T["trajectory_msgs/msg/JointTrajectory"](header=header(MOVE_START), joint_names=list(PANDA.joints), points=points))
+
+    def trajectory(q):
+        points = [point(positions=q(MOVE_START + k * 0.1), velocities=np.zeros(0), accelerations=np.zeros(0),
+                        effort=np.zeros(0), time_from_start=Duration(sec=0, nanosec=int(k * 0.1 * 1e9)))
+                  for k in range(11)]
+        return T["trajectory_msgs/msg/JointTrajectory"](header=header(MOVE_START), joint_names=list(PANDA.joints),
+                                                        points=points)
+
+    put(emb.trajectory_topic, "trajectory_msgs/msg/JointTrajectory", trajectory(sent))
+    if bend:
+        put(REFERENCE_TOPIC, "trajectory_msgs/msg/JointTrajectory", trajectory(_q))
     rec.note_gripper(0.0, 70.0, GRIP_AT)
     assert rec.end(keep=True) == path
     return path
+
+
+@pytest.fixture(scope="module")
+def episode(tmp_path_factory) -> Path:
+    return _record_episode(tmp_path_factory.mktemp("demos") / "panda" / "PickCube" / "seed_7.mcap")
 
 
 def test_episode_reads_back_with_commanded_targets(episode):
@@ -96,6 +116,18 @@ def test_episode_reads_back_with_commanded_targets(episode):
     # the gripper target is the goal (closed), not the stalled measurement
     late = ep.action_chunk(GRIP_AT + 0.5)
     assert np.all(late[:, -1] == 0.0) and ep.state_at(GRIP_AT + 0.5)[-1] == pytest.approx(0.04, abs=1e-3)
+
+
+def test_a_perturbed_episode_pairs_the_bent_states_with_the_plan_ahead(tmp_path):
+    """DART-style demonstrations: the state is where the bent path took the arm, the chunk the plan, which
+    leads back to it."""
+    ep = read_episode(_record_episode(tmp_path / "panda" / "PickCube" / "seed_7.mcap", bend=0.04))
+    mid = (MOVE_START + MOVE_END) / 2
+    np.testing.assert_allclose(ep.state_at(mid + 0.05)[:7], _q(mid) + _bump(mid, 0.04), atol=1e-9)
+    assert ep.state_at(mid + 0.05)[1] - _q(mid)[1] == pytest.approx(0.04)
+    chunk = ep.action_chunk(mid)
+    for k in range(HORIZON):
+        np.testing.assert_allclose(chunk[k, :7], _q(mid + (k + 1) * DT), atol=1e-9)
 
 
 def test_timeline_follows_the_measured_tcp_and_the_seeded_objects(episode):

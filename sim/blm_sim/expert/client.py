@@ -35,7 +35,9 @@ from control_msgs.action import GripperCommand, ParallelGripperCommand
 
 from ..embodiment import Embodiment, load_embodiment
 from ..node import gripper_names
+from .perturb import Perturbation
 from .planning import PlanningWorld, TimedPath
+from .recorder import REFERENCE_TOPIC
 from .scripts import Expert, ExpertResult
 
 __all__ = ["RosRobot", "run_episode", "main"]
@@ -53,11 +55,14 @@ def _dur(t: float) -> Duration:
 class RosRobot:
     """The :class:`~blm_sim.expert.scripts.Robot` interface over ROS topics, services and actions."""
 
-    def __init__(self, node: Node, emb: Embodiment, wall_timeout: float = 30.0, recorder=None) -> None:
+    def __init__(self, node: Node, emb: Embodiment, wall_timeout: float = 30.0, recorder=None,
+                 perturb_std: float = 0.0) -> None:
         self.node = node
         self.emb = emb
         self.wall_timeout = wall_timeout
         self.recorder = recorder
+        self.perturb_std = perturb_std
+        self.perturbation: Optional[Perturbation] = None  # set per episode (run_episode), seeded
         self._js: Optional[JointState] = None
         self._status: Optional[TaskStatus] = None
         self._objects: dict = {}
@@ -68,6 +73,7 @@ class RosRobot:
         node.create_subscription(MarkerArray, "/sim/objects", self._on_objects, RELIABLE)
         # sim time: the joint states' stamps (the sim stamps everything with it; one topic less)
         self.pub_arm = node.create_publisher(JointTrajectory, emb.trajectory_topic, RELIABLE)
+        self.pub_reference = node.create_publisher(JointTrajectory, REFERENCE_TOPIC, RELIABLE)
         names = gripper_names(emb.gripper.command, emb.gripper.interface)
         self.interface = emb.gripper.interface
         if self.interface == "gripper_command":
@@ -158,7 +164,7 @@ class RosRobot:
                                wall=self.wall_timeout)
         return bool(until()) if until is not None else done
 
-    def execute(self, path: TimedPath) -> bool:
+    def _trajectory(self, path: TimedPath) -> JointTrajectory:
         msg = JointTrajectory()
         msg.joint_names = list(self.emb.joint_names)  # header.stamp = 0: start now
         for t, q, v in zip(path.times, path.positions, path.velocities):
@@ -167,10 +173,19 @@ class RosRobot:
             p.velocities = [float(x) for x in v]
             p.time_from_start = _dur(float(t))
             msg.points.append(p)
+        return msg
+
+    def execute(self, path: TimedPath) -> bool:
+        msg = self._trajectory(path)
+        bent = self.perturbation.apply(path) if self.perturbation is not None else None
         self.drain()
         s0 = self._clock
         self._w0 = time.monotonic()
-        self.pub_arm.publish(msg)
+        if self.perturbation is not None:
+            # every path of a perturbed episode has its reference, bent or not: the recording then
+            # reads its commands from one topic
+            self.pub_reference.publish(msg)
+        self.pub_arm.publish(self._trajectory(bent) if bent is not None else msg)
         if self.recorder is not None:
             self.recorder.note_command(self.emb.trajectory_topic, msg, s0)
         end = s0 + path.duration
@@ -252,7 +267,12 @@ def run_episode(node: Node, robot: RosRobot, world: PlanningWorld, task: str, se
     """Reset to (task, seed), run the expert, return its result and the instruction."""
     resp = robot.reset(task, seed, robot.emb.name)
     if recorder is not None:
-        recorder.begin(path=record_path, task=task, seed=seed, embodiment=robot.emb.name, instruction=resp.instruction)
+        recorder.begin(path=record_path, task=task, seed=seed, embodiment=robot.emb.name, instruction=resp.instruction,
+                       perturb=robot.perturb_std)
+    if robot.perturb_std > 0:
+        joints = robot.emb.joints
+        robot.perturbation = Perturbation(robot.perturb_std, np.array([j.lower for j in joints]),
+                                          np.array([j.upper for j in joints]), np.random.default_rng([seed, 11]))
     expert = Expert(world, robot, np.random.default_rng([seed, 7]), log=lambda s: node.get_logger().debug(s))
     result = expert.run(task, wall_budget_s=wall_budget_s)
     if recorder is not None:

@@ -83,6 +83,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--rtf", type=float, default=4.0, help="sim real-time factor (0 = unpaced)")
     ap.add_argument("--episode-wall-s", type=float, default=90.0)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--perturb", type=float, default=0.0, metavar="RAD",
+                    help="DART-style noise: the arm executes each planned path bent by up to this std per "
+                         "joint (rad) while the plan is recorded as the reference (expert/perturb.py); 0 = off")
     a = ap.parse_args(argv)
 
     import rclpy
@@ -114,7 +117,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
                 rec = EpisodeRecorder(Path(a.record) / "tmp.mcap", emb)
                 rec.start()
-            robot = RosRobot(node, emb, recorder=rec)
+            robot = RosRobot(node, emb, recorder=rec, perturb_std=a.perturb)
             worlds: dict = {}
             try:
                 for task, seed in todo:
@@ -161,6 +164,7 @@ def _write(jpath: Path, mdpath: Path, results: dict, a) -> None:
     table = {e: {t: (round(c["successes"] / c["episodes"], 3) if c["episodes"] else None) for t, c in row.items()}
              for e, row in results.items()}
     doc = {"target": TARGET, "seeds_per_pair": a.seeds, "seed_start": a.seed_start, "rtf": a.rtf,
+           "perturb": a.perturb,
            "table": table, "results": results}
     tmp = jpath.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=1))

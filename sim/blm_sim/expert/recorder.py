@@ -10,6 +10,8 @@ points) with trailing bytes that strict CDR readers refuse. What the expert writ
 - ``/camera/<front|wrist>/image_raw`` (sensor_msgs/Image) and ``camera_info``
 - ``/joint_states`` (sensor_msgs/JointState)
 - the embodiment's trajectory topic (trajectory_msgs/JointTrajectory: the commanded trajectories)
+- ``/expert/reference_trajectory`` (the same type: the expert's planned paths, in perturbed
+  episodes only, where the arm executed a bent copy of each; ``expert/perturb.py``)
 - ``/sim/task_status`` (blm_msgs/TaskStatus)
 - ``/expert/gripper_command`` (control_msgs/msg/GripperCommand: the gripper goals the expert sent)
 - ``/blm/instruction`` (std_msgs/String) once at the start,
@@ -34,6 +36,10 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from rclpy.serialization import serialize_message
 
 from ..embodiment import Embodiment
+
+# The expert's planned path, published beside what the arm executes when a perturbation bends it:
+# the demonstration's commanded reference (nothing subscribes to it to move).
+REFERENCE_TOPIC = "/expert/reference_trajectory"
 
 __all__ = ["EpisodeRecorder", "message_definition"]
 
@@ -147,6 +153,7 @@ class EpisodeRecorder:
             sub(f"/camera/{cam}/camera_info", CameraInfo, sensor)
         sub(self.emb.joint_states_topic, JointState, rel)
         sub(self.emb.trajectory_topic, JointTrajectory, rel)
+        sub(REFERENCE_TOPIC, JointTrajectory, rel)
         sub("/sim/task_status", TaskStatus, rel)
         n.create_subscription(Clock, "/clock", self._on_clock, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
         self._exec = SingleThreadedExecutor()
