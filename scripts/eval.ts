@@ -15,6 +15,7 @@ import rclnodejs from "rclnodejs";
 import { REPO_ROOT } from "../launch/packages.ts";
 import { SimClient } from "./lib/episode.ts";
 import { SimGraph } from "./lib/graph.ts";
+import { foreignNodes, graphBusyMessage } from "./lib/graph-guard.ts";
 import { Recorder } from "./lib/recorder.ts";
 import {
   EVAL_USAGE,
@@ -85,6 +86,11 @@ async function client(): Promise<SimClient> {
     await rclnodejs.init();
     const node = rclnodejs.createNode(`blm_eval_${process.pid}`);
     rclnodejs.spin(node);
+    const others = await foreignNodes(node);
+    if (others.length) {
+      console.error(`eval: ${graphBusyMessage(others)}`);
+      process.exit(2);
+    }
     rosClient = new SimClient(node);
   }
   return rosClient;
@@ -116,6 +122,7 @@ function launchArgs(first: EpisodeId): Record<string, string | number> {
 
 /** A running, ready graph (and its recorder) for this episode's embodiment, or null after repeated failures. */
 async function ensureGraph(ep: EpisodeId): Promise<SimGraph | null> {
+  await client(); // first: it refuses to run beside another sim graph, before this one comes up
   if (recorder && !recorder.alive) recorder = null;
   recorder ??= await Recorder.start(ep.embodiment);
   if (graph?.running) return graph;

@@ -101,6 +101,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     if a.resume and jpath.exists():
         results = json.loads(jpath.read_text()).get("results", {})
     rclpy.init()
+    from .graph_guard import foreign_nodes, refusal
+
+    probe = rclpy.create_node("blm_expert_eval_probe")
+    others = foreign_nodes(probe)
+    probe.destroy_node()
+    if others:
+        rclpy.shutdown()
+        print(f"expert eval: {refusal(others)}", file=sys.stderr, flush=True)
+        return 2
     t_start = time.monotonic()
     try:
         for emb_name in a.embodiments:

@@ -13,9 +13,15 @@ import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
 import { parseResults } from "../../../scripts/lib/eval/results.ts";
 import type { SuccessTable } from "../../../scripts/lib/eval/table.ts";
-import { REPO_ROOT } from "../../support/processes.ts";
+import { PYTHON, Peer, REPO_ROOT } from "../../support/processes.ts";
 
 const base = path.join(mkdtempSync(path.join(tmpdir(), "blm-eval-")), "test-tiny");
+/**
+ * The eval's own DDS domain, next to the run's: the eval refuses to start while another sim graph
+ * is on its domain, and a process another test file left behind must not make it refuse.
+ */
+const EVAL_DOMAIN = String(1 + ((Number(process.env.ROS_DOMAIN_ID ?? 0) + 50) % 100));
+const evalEnv = { ...process.env, ROS_DOMAIN_ID: EVAL_DOMAIN };
 /** Runs the eval's entry point (asynchronously: a blocked test worker loses its vitest RPC). */
 async function evalRun(extra: string[]) {
   const child = spawn(
@@ -27,7 +33,7 @@ async function evalRun(extra: string[]) {
       ...["--timeout", "3", "--real-time-factor", "5"],
       ...extra,
     ],
-    { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    { cwd: REPO_ROOT, env: evalEnv, stdio: ["ignore", "pipe", "pipe"] },
   );
   let stdout = "";
   let stderr = "";
@@ -110,5 +116,32 @@ describe("npm run eval (1 embodiment × 1 task × 1 seed, test-tiny, 3 s timeout
     const again = await evalRun([]);
     expect(again.status).toBe(2);
     expect(again.stderr).toMatch(/results\.json exists: --resume to continue it/);
+  }, 60_000);
+
+  it("refuses to start beside another sim on its DDS domain, before bringing anything up", async () => {
+    // A node named like the sim's: its topics would mix with the eval's own sim's.
+    const decoy = new Peer(
+      PYTHON,
+      [
+        "-c",
+        "import rclpy, time; rclpy.init(); n = rclpy.create_node('blm_sim'); print('ready', flush=True); time.sleep(120)",
+      ],
+      evalEnv,
+    );
+    try {
+      await decoy.nextLine((l) => l === "ready", 30_000);
+      const out = path.join(path.dirname(base), "beside-another-sim");
+      const r = await evalRun(["--out", out]);
+      expect(r.status, r.stdout + r.stderr).toBe(2);
+      expect(r.stderr).toContain(
+        `eval: another simulation is running on ROS_DOMAIN_ID ${EVAL_DOMAIN} (/blm_sim)`,
+      );
+      expect(r.stdout).not.toMatch(/starting the sim/);
+      expect(parseResults(readFileSync(path.join(out, "results.json"), "utf8")).episodes).toEqual(
+        [],
+      );
+    } finally {
+      decoy.child.kill("SIGINT");
+    }
   }, 60_000);
 });

@@ -1,0 +1,54 @@
+"""expert:eval refuses to run beside another simulation on its DDS domain (graph_guard.py): two
+sims there publish the same topics, and a recording would take in the other's scene."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rosutil import domain_id, requires_ros
+
+pytestmark = requires_ros
+
+
+@pytest.fixture
+def ros():
+    import rclpy
+
+    domain_id()
+    rclpy.init()
+    yield rclpy
+    rclpy.shutdown()
+
+
+def test_the_probe_sees_a_sim_node_and_not_itself_or_unrelated_nodes(ros):
+    from blm_sim.expert.graph_guard import foreign_nodes
+
+    probe = ros.create_node("blm_expert_eval_probe")
+    bystander = ros.create_node("rviz_like_viewer")
+    assert foreign_nodes(probe, wait_s=4.0) == []
+    decoy = ros.create_node("blm_sim")
+    try:
+        assert foreign_nodes(probe, wait_s=4.0) == ["/blm_sim"]
+    finally:
+        decoy.destroy_node()
+        bystander.destroy_node()
+        probe.destroy_node()
+
+
+def test_expert_eval_refuses_to_start_beside_another_sim(ros, tmp_path: Path):
+    decoy = ros.create_node("blm_sim")
+    try:
+        sim_dir = Path(__file__).resolve().parents[1]
+        r = subprocess.run([sys.executable, "-m", "blm_sim.expert.eval", "--embodiments", "panda", "--tasks",
+                            "PickCube", "--seeds", "1", "--out", str(tmp_path / "out")],
+                           cwd=sim_dir, env={**os.environ}, capture_output=True, text=True, timeout=60)
+    finally:
+        decoy.destroy_node()
+    assert r.returncode == 2, r.stderr
+    assert f"another simulation is running on ROS_DOMAIN_ID {os.environ['ROS_DOMAIN_ID']} (/blm_sim)" in r.stderr
+    assert not (tmp_path / "out" / "success.json").exists()
