@@ -54,13 +54,13 @@ LOCATE_BETA = 0.05  # smooth-L1 knee, locate units (stage1.LOC_UNIT: 5 mm at the
 CONTACT_Z = 0.05  # m: once the TCP has been this low, the expert may have moved an object
 
 
-def blm_tiny_config(d_backbone: int, state_skip: str = "learned") -> ModelConfig:
+def blm_tiny_config(d_backbone: int, state_skip: str = "learned", offset_scale: bool = False) -> ModelConfig:
     """The policy side of blm-tiny; the backbone entry only carries the Qwen hidden size."""
     return ModelConfig(
         backbone=BackboneConfig(d=d_backbone),
         bridge=BridgeConfig(n_intent=16, d_latent=96, d_intent=96, n_heads=4, ffn=192, n_layers=2),
         head=HeadConfig(d_model=96, n_heads=4, ffn=192, n_layers=3, enc_hidden=96, prediction="sample",
-                        state_skip=state_skip),
+                        state_skip=state_skip, offset_scale=offset_scale),
     )
 
 
@@ -268,7 +268,8 @@ def load_policy(ck: dict) -> tuple[Policy, ModelConfig]:
 
 def _load_weights(policy: Policy, ck: dict) -> None:
     missing, unexpected = policy.load_state_dict(ck["policy"], strict=False)
-    if unexpected or any(not k.startswith("locate") for k in missing):
+    # a checkpoint from before the offset scale has none: train() sets it from the data
+    if unexpected or any(not (k.startswith("locate") or k == "head.offset_scale") for k in missing):
         raise ValueError(f"checkpoint does not match the policy: missing {missing}, unexpected {unexpected}")
 
 
@@ -395,24 +396,29 @@ def split(demos: Demos) -> tuple[np.ndarray, np.ndarray]:
 
 def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: int, resume: bool,
           threads: int, ckpt_every: int = 250, locate_weight: float = LOCATE_WEIGHT,
-          init: Path | None = None, state_skip: str = "learned", state_noise: float = STATE_NOISE) -> dict:
+          init: Path | None = None, state_skip: str = "learned", state_noise: float = STATE_NOISE,
+          offset_scale: bool = False) -> dict:
     """``init``: start from another run's checkpoint (its weights and statistics, widened to cover
     this cache's data; a fresh optimizer and schedule over ``steps``), e.g. to go on with more
     demonstrations. With ``state_skip="identity"`` the checkpoint's state -> action map is reset to
-    the identity and frozen."""
+    the identity and frozen. With ``offset_scale`` the head's offsets are scaled by their RMS over
+    the training samples (``fit_offset_scale``); a checkpoint without a scale starts from nearly its
+    own chunks (``PolicyHead.set_offset_scale(keep_output=True)``), one with a scale keeps it."""
     torch.set_num_threads(threads)
     demos = Demos(sorted(cache.glob("*/*/seed_*.npz")))
     train_rows, val_rows = split(demos)
-    cfg = blm_tiny_config(demos.d, state_skip)
+    cfg = blm_tiny_config(demos.d, state_skip, offset_scale)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
     torch.manual_seed(seed)
     policy = Policy(cfg)
     opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
     step, ranges, history = 0, demos.ranges(), []
+    scale_from_data = offset_scale
     if init is not None and not (resume and ckpt_path.exists()):
         ck = torch.load(init, weights_only=False)
         _load_weights(policy, ck)
+        scale_from_data = offset_scale and "head.offset_scale" not in ck["policy"]
         if state_skip == "identity":
             policy.head.reset_state_skip()
         ranges = union_ranges(ck["ranges"], ranges)
@@ -424,6 +430,10 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         step, ranges, history = ck["step"], ck["ranges"], ck["history"]
         print(f"resumed at step {step}", flush=True)
     batcher = Batcher(demos, ranges, cfg, state_noise)
+    if scale_from_data and step == 0:
+        # a stream no training step draws from (those are [seed, step])
+        scale = fit_offset_scale(policy.head, batcher, demos.index[train_rows], np.random.default_rng([seed, 2**32 - 1]))
+        policy.head.set_offset_scale(scale, keep_output=init is not None)
     p = demos.p[train_rows] / demos.p[train_rows].sum()
     print(f"{len(demos.eps)} episodes, {len(demos.pairs)} pairs, {len(train_rows)} train / {len(val_rows)} held-out samples; "
           f"{sum(x.numel() for x in policy.parameters()) / 1e6:.2f} M parameters", flush=True)
@@ -454,7 +464,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         if step % ckpt_every == 0 or step == steps:
             _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed, demos.layer_k)
     report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "locate_weight": locate_weight,
-              "state_skip": state_skip, "state_noise": state_noise,
+              "state_skip": state_skip, "state_noise": state_noise, "offset_scale": offset_scale,
               "init": str(init) if init else None,
               "episodes": len(demos.eps),
               "pairs": [list(k) for k in demos.pairs], "train_samples": int(len(train_rows)),
@@ -464,6 +474,30 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report.get("held_out", {})), flush=True)
     return report
+
+
+@torch.no_grad()
+def fit_offset_scale(head, batcher: Batcher, rows: np.ndarray, rng: np.random.Generator,
+                     per_embodiment: int = 4000, floor: float = 1e-3) -> torch.Tensor:
+    """[n_embodiments, horizon, action_dim]: the RMS over (up to ``per_embodiment``) training samples of
+    each arm of the normalized chunk's offset from the head's state -> action map, at each horizon
+    step and dimension, kept in [floor, 1] (never coarser than the statistics); 1 where an arm has no
+    data or a dimension is padding."""
+    h = head.cfg
+    scale = torch.ones(h.n_embodiments, h.horizon, h.action_dim)
+    emb_of = np.array([batcher.demos.eps[i]["arm"].model_id for i, _ in rows])
+    for e in np.unique(emb_of):
+        mine = rows[emb_of == e]
+        pick = mine[rng.choice(len(mine), size=min(per_embodiment, len(mine)), replace=False)]
+        sq = torch.zeros(h.horizon, h.action_dim)
+        for k in range(0, len(pick), 512):
+            b = batcher.make(pick[k : k + 512], rng, stale=False)
+            off = b["actions"] - head.state_skip(b["state"][:, None, :], b["emb"])
+            sq += (off**2 * b["a_used"][:, None, :]).sum(dim=0)
+        used = b["a_used"][0] > 0
+        rms = (sq / len(pick)).sqrt().clamp(floor, 1.0)
+        scale[int(e)][:, used] = rms[:, used]
+    return scale
 
 
 def union_ranges(a: dict, b: dict) -> dict:
@@ -586,6 +620,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights and statistics")
     t.add_argument("--state-skip", choices=["learned", "identity"], default="learned",
                    help="the head's state -> action map: trained, or the identity (the decoder predicts offsets)")
+    t.add_argument("--offset-scale", action="store_true",
+                   help="scale the head's offsets by their RMS in the data (HeadConfig.offset_scale)")
     t.add_argument("--state-noise", type=float, default=STATE_NOISE,
                    help="std of the noise added to the training states (normalized units); with the identity "
                         "state map the target chunk stays the demonstration's, so the head learns to steer back")
@@ -633,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {cache_features(a.demos, a.backbone, a.cache, a.layer_k, shard=(i, n))} episode caches")
     elif a.cmd == "train":
         train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads, locate_weight=a.locate_weight,
-              init=a.init, state_skip=a.state_skip, state_noise=a.state_noise)
+              init=a.init, state_skip=a.state_skip, state_noise=a.state_noise, offset_scale=a.offset_scale)
     else:
         m = export(a.ckpt, a.backbone, a.out, a.layer_k)
         print(f"exported {a.out}: {sorted(m['graphs'])} + backbone {m['backbone']['kind']}")

@@ -67,6 +67,12 @@ class HeadConfig:
     # decoder then undid sample by sample; held at the identity, its held-out arm error fell from
     # 0.064 to 0.059 (normalized, over the chunk).
     state_skip: str = "learned"
+    # With prediction = "sample": the decoder's offset is multiplied by a fixed per-embodiment,
+    # per-horizon-step, per-dimension scale (`PolicyHead.offset_scale`, set from the data's RMS
+    # offset by `set_offset_scale`), so the network regresses offsets of order one. Min/max
+    # statistics span the whole workspace, and a chunk's first point lies about 0.03 normalized
+    # units from the state: at that size the decoder's output error is as large as the motion.
+    offset_scale: bool = False
 
 
 @dataclass

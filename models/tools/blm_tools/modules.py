@@ -266,6 +266,12 @@ class PolicyHead(nn.Module):
                 raise ValueError(f"state_skip must be 'learned' or 'identity', got {cfg.state_skip!r}")
         elif cfg.prediction != "velocity":
             raise ValueError(f"prediction must be 'velocity' or 'sample', got {cfg.prediction!r}")
+        if cfg.offset_scale:
+            if cfg.prediction != "sample":
+                raise ValueError("offset_scale needs prediction = 'sample' (it scales the offset from the state)")
+            # a frozen parameter rather than a buffer: exported as a named initializer, imported back by name
+            self.offset_scale = nn.Parameter(torch.ones(cfg.n_embodiments, cfg.horizon, cfg.action_dim),
+                                             requires_grad=False)
 
     @torch.no_grad()
     def reset_state_skip(self) -> None:
@@ -274,6 +280,20 @@ class PolicyHead(nn.Module):
         self.state_skip.weight.zero_()
         self.state_skip.weight[:, range(k), range(k)] = 1.0
         self.state_skip.bias.zero_()
+
+    @torch.no_grad()
+    def set_offset_scale(self, scale: torch.Tensor, keep_output: bool = False) -> None:
+        """Sets the offset scale [n_embodiments, horizon, action_dim]. With keep_output, the decoder's
+        last layer is divided by each dimension's scale averaged over the horizon, so a decoder trained
+        without it (scale 1) starts from nearly the same chunks: exactly where the scale is flat along
+        the horizon (the decoder is shared by the horizon's tokens, so a per-step profile cannot be
+        folded into it)."""
+        old = self.offset_scale.clone()
+        self.offset_scale.copy_(scale)
+        if keep_output:
+            ratio = (old / self.offset_scale).mean(dim=1)  # [n_embodiments, action_dim]
+            self.action_decoder.l2.weight.mul_(ratio[:, None, :])
+            self.action_decoder.l2.bias.mul_(ratio)
 
     def trunk(
         self,
@@ -312,6 +332,8 @@ class PolicyHead(nn.Module):
     def decode(self, h: torch.Tensor, state: torch.Tensor, embodiment_id: torch.Tensor) -> torch.Tensor:
         """The action tokens' decoder output: the velocity, or with prediction = "sample" the clean chunk."""
         out = self.action_decoder(h[:, 1:], embodiment_id)
+        if self.cfg.offset_scale:
+            out = out * self.offset_scale[embodiment_id]
         if self.cfg.prediction == "sample":
             out = out + self.state_skip(state[:, None, :], embodiment_id)
         return out

@@ -245,8 +245,8 @@ def _use_small_policy(monkeypatch) -> None:
     """A one-block head and a 4-token bridge: the training and export code paths at a test's cost."""
     small = stage2.blm_tiny_config
 
-    def tiny(d: int, state_skip: str = "learned"):
-        cfg = small(d, state_skip)
+    def tiny(d: int, state_skip: str = "learned", offset_scale: bool = False):
+        cfg = small(d, state_skip, offset_scale)
         cfg.head.n_layers, cfg.head.d_model, cfg.head.ffn, cfg.head.enc_hidden = 1, 32, 64, 32
         cfg.bridge.d_latent, cfg.bridge.d_intent, cfg.bridge.ffn, cfg.bridge.n_intent = 32, 32, 64, 4
         return cfg
@@ -372,3 +372,41 @@ def test_features_from_the_backbone_train_and_export(episode, tmp_path, monkeypa
     sess = ort.InferenceSession(str(out / "intent_bridge.onnx"), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"hidden_states": h.numpy(), "hidden_mask": m.numpy()})[0]
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_the_offset_scale_is_the_data_rms_offset_per_step_and_a_run_keeps_it(tmp_path, monkeypatch):
+    """--offset-scale: the head's offsets are scaled by the training samples' RMS offset from the
+    state (normalized units, per arm, horizon step and dimension); dimensions that never move get
+    the floor, padding stays at 1, and a run started from a scaled checkpoint keeps its scale."""
+    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+    _use_small_policy(monkeypatch)
+    demos = stage2.Demos(sorted((tmp_path / "cache").glob("*/*/seed_*.npz")))
+    train_rows, _ = stage2.split(demos)
+    cfg = stage2.blm_tiny_config(demos.d, "identity", offset_scale=True)
+    ranges = demos.ranges()
+    batcher = stage2.Batcher(demos, ranges, cfg)
+    head = stage2.Policy(cfg).head
+    scale = stage2.fit_offset_scale(head, batcher, demos.index[train_rows], np.random.default_rng(0))
+    for arm in ARMS:
+        rows = [(i, j) for i, j in demos.index[train_rows] if demos.eps[i]["arm"] is arm]
+        off = np.array([demos.eps[i]["chunks"][j][:, 0] - demos.eps[i]["states"][j][0] for i, j in rows])
+        lo, hi = ranges[arm.name][0][0], ranges[arm.name][1][0]
+        want = np.sqrt((off**2).mean(axis=0)) * 2.0 / (hi - lo)  # joint 0, per horizon step
+        got = scale[arm.model_id]
+        j0 = arm.action_indices[0]
+        np.testing.assert_allclose(got[:, j0].numpy(), want, rtol=1e-4)
+        assert got[-1, j0] > 5 * got[0, j0]  # the chunk's end moves ten times as far as its first point
+        still = list(arm.action_indices[1:])  # the other joints and the gripper hold: the floor
+        assert torch.all(got[:, still] == 1e-3)
+        pad = [d for d in range(cfg.head.action_dim) if d not in arm.action_indices]
+        assert torch.all(got[:, pad] == 1)
+    report = stage2.train(tmp_path / "cache", tmp_path / "run", steps=20, batch_size=16, lr=1e-3, seed=0,
+                          resume=False, threads=1, state_skip="identity", offset_scale=True)
+    assert report["offset_scale"] is True
+    ck = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)
+    fitted = ck["policy"]["head.offset_scale"]
+    assert torch.all(fitted <= 1) and bool((fitted < 1).any())
+    stage2.train(tmp_path / "cache", tmp_path / "more", steps=10, batch_size=16, lr=1e-3, seed=1,
+                 resume=False, threads=1, init=tmp_path / "run" / "ckpt.pt", state_skip="identity", offset_scale=True)
+    kept = torch.load(tmp_path / "more" / "ckpt.pt", weights_only=False)["policy"]["head.offset_scale"]
+    assert torch.equal(kept, fitted)

@@ -140,3 +140,49 @@ def test_identity_state_skip_is_fixed_and_a_bad_choice_is_refused():
     cfg.head.state_skip = "frozen"
     with pytest.raises(ValueError, match="state_skip"):
         Model(cfg)
+
+
+def test_offset_scale_multiplies_the_decoders_offset_and_survives_export(tmp_path):
+    """offset_scale: the clean chunk is the state (through the map) plus scale ⊙ the decoder's
+    output, per embodiment and horizon step; the exported denoiser computes the same."""
+    cfg = copy.deepcopy(TINY)
+    cfg.head.prediction, cfg.head.state_skip, cfg.head.offset_scale = "sample", "identity", True
+    torch.manual_seed(1)
+    model = Model(cfg).eval()
+    head = model.head
+    assert not head.offset_scale.requires_grad and torch.all(head.offset_scale == 1)
+    h = cfg.head
+    scale = torch.rand(h.n_embodiments, h.horizon, h.action_dim) * 0.1 + 0.01
+    head.set_offset_scale(scale)
+    args = example_inputs(cfg, batch=3)["denoiser"]
+    _, _, state, emb, intent = args
+    with torch.no_grad():
+        hid, _ = head.trunk(*args)
+        raw = head.action_decoder(hid[:, 1:], emb)
+        skip = head.state_skip(state[:, None, :], emb)
+        torch.testing.assert_close(head.decode(hid, state, emb), skip + scale[emb] * raw)
+        want = head(*args)
+    paths = export_graphs(model, tmp_path, names=("denoiser",))
+    sess = ort.InferenceSession(str(paths["denoiser"]), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {i.name: a.numpy() for i, a in zip(sess.get_inputs(), args)})[0]
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_setting_a_flat_offset_scale_keeps_the_chunks_and_a_velocity_head_refuses_it():
+    cfg = copy.deepcopy(TINY)
+    cfg.head.prediction, cfg.head.state_skip, cfg.head.offset_scale = "sample", "identity", True
+    torch.manual_seed(2)
+    head = Model(cfg).eval().head
+    args = example_inputs(cfg, batch=2)["denoiser"]
+    with torch.no_grad():
+        before = head(*args)
+        h = cfg.head
+        flat = (torch.rand(h.n_embodiments, 1, h.action_dim) * 0.2 + 0.01).expand(-1, h.horizon, -1)
+        head.set_offset_scale(flat, keep_output=True)
+        torch.testing.assert_close(head(*args), before, atol=1e-5, rtol=1e-5)
+        # a profile along the horizon cannot be folded into the shared decoder: the chunks change
+        head.set_offset_scale(flat * torch.linspace(0.5, 2.0, h.horizon)[None, :, None], keep_output=True)
+        assert not torch.allclose(head(*args), before, atol=1e-3)
+    cfg.head.prediction = "velocity"
+    with pytest.raises(ValueError, match="offset_scale"):
+        Model(cfg)
