@@ -437,7 +437,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
     p = demos.p[train_rows] / demos.p[train_rows].sum()
     print(f"{len(demos.eps)} episodes, {len(demos.pairs)} pairs, {len(train_rows)} train / {len(val_rows)} held-out samples; "
           f"{sum(x.numel() for x in policy.parameters()) / 1e6:.2f} M parameters", flush=True)
-    warmup = min(200, steps // 10)
+    warmup = max(1, min(200, steps // 10))  # a run of under ten steps has no warm-up to divide by
     t0 = time.monotonic()
     while step < steps:
         # the step's data and noise come from (seed, step): a resumed run continues the same stream
