@@ -30,10 +30,12 @@ def test_the_probe_sees_a_sim_node_and_not_itself_or_unrelated_nodes(ros):
 
     probe = ros.create_node("blm_expert_eval_probe")
     bystander = ros.create_node("rviz_like_viewer")
-    assert foreign_nodes(probe, wait_s=4.0) == []
-    decoy = ros.create_node("blm_sim")
+    decoy_name = f"blm_sim_{os.getpid()}"  # a sim node by its prefix, and no other process's
+    before = foreign_nodes(probe, wait_s=4.0)
+    assert f"/{decoy_name}" not in before and not any("rviz_like_viewer" in n or "probe" in n for n in before)
+    decoy = ros.create_node(decoy_name)
     try:
-        assert foreign_nodes(probe, wait_s=4.0) == ["/blm_sim"]
+        assert f"/{decoy_name}" in foreign_nodes(probe, wait_s=4.0)
     finally:
         decoy.destroy_node()
         bystander.destroy_node()
@@ -41,7 +43,7 @@ def test_the_probe_sees_a_sim_node_and_not_itself_or_unrelated_nodes(ros):
 
 
 def test_expert_eval_refuses_to_start_beside_another_sim(ros, tmp_path: Path):
-    decoy = ros.create_node("blm_sim")
+    decoy = ros.create_node(f"blm_sim_{os.getpid()}")
     try:
         sim_dir = Path(__file__).resolve().parents[1]
         r = subprocess.run([sys.executable, "-m", "blm_sim.expert.eval", "--embodiments", "panda", "--tasks",
@@ -50,5 +52,6 @@ def test_expert_eval_refuses_to_start_beside_another_sim(ros, tmp_path: Path):
     finally:
         decoy.destroy_node()
     assert r.returncode == 2, r.stderr
-    assert f"another simulation is running on ROS_DOMAIN_ID {os.environ['ROS_DOMAIN_ID']} (/blm_sim)" in r.stderr
+    assert f"another simulation is running on ROS_DOMAIN_ID {os.environ['ROS_DOMAIN_ID']} (" in r.stderr
+    assert f"/blm_sim_{os.getpid()}" in r.stderr
     assert not (tmp_path / "out" / "success.json").exists()
