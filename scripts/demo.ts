@@ -15,6 +15,7 @@ import { DEFAULT_MODEL } from "../nodes/params.ts";
 import { encodeGif, type RgbFrame } from "./demo/gif.ts";
 import { SimClient } from "./lib/episode.ts";
 import { SimGraph } from "./lib/graph.ts";
+import { foreignNodes, graphBusyMessage } from "./lib/graph-guard.ts";
 import { Recorder } from "./lib/recorder.ts";
 
 const { values: args } = parseArgs({
@@ -47,6 +48,16 @@ function describeModel(dir: string): string {
 
 say(`${args.embodiment} · ${args.task} · seed ${seed}`);
 say(`model: ${describeModel(model)}`);
+await rclnodejs.init();
+const node = rclnodejs.createNode("blm_demo");
+rclnodejs.spin(node);
+// Before anything comes up: another sim graph on this domain would mix its topics with ours.
+const others = await foreignNodes(node);
+if (others.length) {
+  console.error(`demo: ${graphBusyMessage(others)}`);
+  rclnodejs.shutdown();
+  process.exit(2);
+}
 // 1. The graph: sim + agent, from the same launch file a robot user would use.
 const launchLog = path.join(outDir, "launch.log");
 say(
@@ -75,9 +86,6 @@ async function shutdown(code: number): Promise<never> {
 }
 process.on("SIGINT", () => void shutdown(130));
 
-await rclnodejs.init();
-const node = rclnodejs.createNode("blm_demo");
-rclnodejs.spin(node);
 const client = new SimClient(node);
 
 // 2. The front camera, for the GIF, while the goal runs.

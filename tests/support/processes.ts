@@ -123,3 +123,20 @@ export function jsPeer(args: string[]): Peer {
 export function pyPeer(args: string[]): Peer {
   return new Peer(PYTHON, ["tests/support/peers/py_peer.py", ...args]);
 }
+
+/**
+ * A node named like the sim's (`blm_sim`) on the DDS domain of `env`: what the eval's and the
+ * demo's graph guard must refuse to start beside. Resolves once the node exists.
+ */
+export async function simDecoy(env: NodeJS.ProcessEnv): Promise<Peer> {
+  const decoy = new Peer(
+    PYTHON,
+    [
+      "-c",
+      "import rclpy, time; rclpy.init(); n = rclpy.create_node('blm_sim'); print('ready', flush=True); time.sleep(120)",
+    ],
+    env,
+  );
+  await decoy.nextLine((l) => l === "ready", 30_000);
+  return decoy;
+}

@@ -13,7 +13,7 @@ import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
 import { parseResults } from "../../../scripts/lib/eval/results.ts";
 import type { SuccessTable } from "../../../scripts/lib/eval/table.ts";
-import { PYTHON, Peer, REPO_ROOT } from "../../support/processes.ts";
+import { REPO_ROOT, simDecoy } from "../../support/processes.ts";
 
 const base = path.join(mkdtempSync(path.join(tmpdir(), "blm-eval-")), "test-tiny");
 /**
@@ -120,16 +120,8 @@ describe("npm run eval (1 embodiment × 1 task × 1 seed, test-tiny, 3 s timeout
 
   it("refuses to start beside another sim on its DDS domain, before bringing anything up", async () => {
     // A node named like the sim's: its topics would mix with the eval's own sim's.
-    const decoy = new Peer(
-      PYTHON,
-      [
-        "-c",
-        "import rclpy, time; rclpy.init(); n = rclpy.create_node('blm_sim'); print('ready', flush=True); time.sleep(120)",
-      ],
-      evalEnv,
-    );
+    const decoy = await simDecoy(evalEnv);
     try {
-      await decoy.nextLine((l) => l === "ready", 30_000);
       const out = path.join(path.dirname(base), "beside-another-sim");
       const r = await evalRun(["--out", out]);
       expect(r.status, r.stdout + r.stderr).toBe(2);
