@@ -140,3 +140,28 @@ export async function simDecoy(env: NodeJS.ProcessEnv): Promise<Peer> {
   await decoy.nextLine((l) => l === "ready", 30_000);
   return decoy;
 }
+
+/**
+ * Runs one of the repo's TypeScript entry points (`node --import tsx script ...args`) to its exit,
+ * asynchronously (a blocked test worker loses its vitest RPC), sending SIGINT after `killAfterMs`.
+ */
+export async function runScript(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  killAfterMs: number,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill("SIGINT"), killAfterMs);
+  const [status] = (await once(child, "exit")) as [number | null];
+  clearTimeout(timer);
+  return { status, stdout, stderr };
+}

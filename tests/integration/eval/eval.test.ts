@@ -4,8 +4,6 @@
  * The test model is not trained to succeed: the episode must end as a well-formed timeout, with
  * every output file in place; then --resume has nothing left to run.
  */
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -13,7 +11,7 @@ import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
 import { parseResults } from "../../../scripts/lib/eval/results.ts";
 import type { SuccessTable } from "../../../scripts/lib/eval/table.ts";
-import { REPO_ROOT, simDecoy } from "../../support/processes.ts";
+import { REPO_ROOT, runScript, simDecoy } from "../../support/processes.ts";
 
 const base = path.join(mkdtempSync(path.join(tmpdir(), "blm-eval-")), "test-tiny");
 /**
@@ -22,27 +20,15 @@ const base = path.join(mkdtempSync(path.join(tmpdir(), "blm-eval-")), "test-tiny
  */
 const EVAL_DOMAIN = String(1 + ((Number(process.env.ROS_DOMAIN_ID ?? 0) + 50) % 100));
 const evalEnv = { ...process.env, ROS_DOMAIN_ID: EVAL_DOMAIN };
-/** Runs the eval's entry point (asynchronously: a blocked test worker loses its vitest RPC). */
-async function evalRun(extra: string[]) {
-  const child = spawn(
-    process.execPath,
-    [
-      ...["--import", "tsx", "scripts/eval.ts", "--out", base],
-      ...["--model", path.join(REPO_ROOT, "models/test-tiny")],
-      ...["--embodiments", "panda", "--tasks", "PickCube", "--seeds", "1"],
-      ...["--timeout", "3", "--real-time-factor", "5"],
-      ...extra,
-    ],
-    { cwd: REPO_ROOT, env: evalEnv, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill("SIGINT"), 140_000);
-  const [status] = (await once(child, "exit")) as [number | null];
-  clearTimeout(timer);
-  return { status, stdout, stderr };
+/** Runs the eval's entry point on the test model, one short episode unless `extra` says otherwise. */
+function evalRun(extra: string[]) {
+  const args = [
+    ...["--out", base, "--model", path.join(REPO_ROOT, "models/test-tiny")],
+    ...["--embodiments", "panda", "--tasks", "PickCube", "--seeds", "1"],
+    ...["--timeout", "3", "--real-time-factor", "5"],
+    ...extra,
+  ];
+  return runScript("scripts/eval.ts", args, evalEnv, 140_000);
 }
 const MCAP_MAGIC = Buffer.from([0x89, 0x4d, 0x43, 0x41, 0x50, 0x30, 0x0d, 0x0a]);
 
