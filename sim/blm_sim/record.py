@@ -100,6 +100,10 @@ def _serve(recorder: EpisodeRecorder, embodiment: str, success: dict, finish) ->
                 episode = json.loads(arg)
                 out = episode.pop("out")
                 success["value"] = False  # the reset's status has arrived before the episode begins
+                missing = recorder.wait_for_sources()
+                if missing:
+                    print(f"record: no publisher of {', '.join(missing)} yet: recording what comes", file=sys.stderr,
+                          flush=True)
                 recorder.begin(out, embodiment=embodiment, **episode)
                 open_episode = True
                 print("recording", flush=True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -182,6 +183,20 @@ class EpisodeRecorder:
 
     def _on_clock(self, m: Any) -> None:
         self._clock_ns = int(m.clock.sec) * 1_000_000_000 + int(m.clock.nanosec)
+
+    def wait_for_sources(self, timeout_s: float = 10.0) -> list[str]:
+        """Waits until this node has discovered a publisher of every camera image and of the joint
+        states, or ``timeout_s`` has passed; returns the topics still without one. A recording that
+        begins before discovery holds nothing: a CI run wrote a 3 s eval episode as a 1,334-byte MCAP
+        (the instruction and no message from the sim; discovery on a loaded machine can take more
+        than the 3 s of Fast DDS's announcement period)."""
+        topics = [f"/camera/{cam}/image_raw" for cam in self.cameras] + [self.emb.joint_states_topic]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            missing = [t for t in topics if self.node.count_publishers(t) == 0]
+            if not missing or time.monotonic() >= deadline:
+                return missing
+            time.sleep(0.05)
 
     # -- episodes ------------------------------------------------------------------------------
     def begin(self, path: Optional[str | os.PathLike] = None, **episode: Any) -> None:
