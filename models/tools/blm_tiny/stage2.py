@@ -45,6 +45,7 @@ OUT = REPO / "out" / "train" / "stage2"
 ARM_BY_NAME = {a.name: a for a in ARMS}
 STALE_FRAMES = 3  # extra image staleness in training, frames (10 Hz): up to 0.3 s
 STATE_NOISE = 0.01  # normalized units, arm joints
+MOTION_SLOT = 8  # HeadConfig.state_motion: joint i's velocity goes to padded state slot 8 + i (unused by every arm)
 FUTURE_WEIGHT = 0.1
 STAT_PAD = 0.05  # statistics widen the data's range by this fraction of it on each side...
 STAT_MIN_PAD = 0.02  # ...and at least this much (rad, or m for the jaw)
@@ -54,13 +55,14 @@ LOCATE_BETA = 0.05  # smooth-L1 knee, locate units (stage1.LOC_UNIT: 5 mm at the
 CONTACT_Z = 0.05  # m: once the TCP has been this low, the expert may have moved an object
 
 
-def blm_tiny_config(d_backbone: int, state_skip: str = "learned", offset_scale: bool = False) -> ModelConfig:
+def blm_tiny_config(d_backbone: int, state_skip: str = "learned", offset_scale: bool = False,
+                    state_motion: bool = False) -> ModelConfig:
     """The policy side of blm-tiny; the backbone entry only carries the Qwen hidden size."""
     return ModelConfig(
         backbone=BackboneConfig(d=d_backbone),
         bridge=BridgeConfig(n_intent=16, d_latent=96, d_intent=96, n_heads=4, ffn=192, n_layers=2),
         head=HeadConfig(d_model=96, n_heads=4, ffn=192, n_layers=3, enc_hidden=96, prediction="sample",
-                        state_skip=state_skip, offset_scale=offset_scale),
+                        state_skip=state_skip, offset_scale=offset_scale, state_motion=state_motion),
     )
 
 
@@ -193,6 +195,13 @@ class Batcher:
         lo, hi = self.lo[arm.name], self.hi[arm.name]
         return 2.0 * (x - lo) / (hi - lo) - 1.0
 
+    def motion(self, arm, states: np.ndarray, j: int) -> np.ndarray:
+        """The last measured step of the arm joints before sample j (the previous anchor, 0.05 s
+        earlier; zero at the episode's start) as a velocity in normalized units per second."""
+        lo, hi = self.lo[arm.name][:-1], self.hi[arm.name][:-1]
+        step = states[j][:-1] - states[max(j - 1, 0)][:-1]
+        return step / DT * 2.0 / (hi - lo)
+
     def make(self, idx: np.ndarray, rng: np.random.Generator, stale: bool) -> dict[str, torch.Tensor]:
         h = self.cfg.head
         b = len(idx)
@@ -216,6 +225,8 @@ class Batcher:
             mask[r, : len(feats)] = 1
             si, ai = list(arm.state_indices), list(arm.action_indices)
             state[r, si] = self.norm(arm, e["states"][j])
+            if self.cfg.head.state_motion:
+                state[r, MOTION_SLOT : MOTION_SLOT + arm.dims - 1] = self.motion(arm, e["states"], j)
             future[r, si] = self.norm(arm, e["future"][j])
             actions[r][:, ai] = self.norm(arm, e["chunks"][j])
             s_used[r, si] = 1.0
@@ -397,7 +408,7 @@ def split(demos: Demos) -> tuple[np.ndarray, np.ndarray]:
 def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: int, resume: bool,
           threads: int, ckpt_every: int = 250, locate_weight: float = LOCATE_WEIGHT,
           init: Path | None = None, state_skip: str = "learned", state_noise: float = STATE_NOISE,
-          offset_scale: bool = False) -> dict:
+          offset_scale: bool = False, state_motion: bool = False) -> dict:
     """``init``: start from another run's checkpoint (its weights and statistics, widened to cover
     this cache's data; a fresh optimizer and schedule over ``steps``), e.g. to go on with more
     demonstrations. With ``state_skip="identity"`` the checkpoint's state -> action map is reset to
@@ -407,7 +418,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
     torch.set_num_threads(threads)
     demos = Demos(sorted(cache.glob("*/*/seed_*.npz")))
     train_rows, val_rows = split(demos)
-    cfg = blm_tiny_config(demos.d, state_skip, offset_scale)
+    cfg = blm_tiny_config(demos.d, state_skip, offset_scale, state_motion)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
     torch.manual_seed(seed)
@@ -465,6 +476,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
             _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed, demos.layer_k)
     report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "locate_weight": locate_weight,
               "state_skip": state_skip, "state_noise": state_noise, "offset_scale": offset_scale,
+              "state_motion": state_motion,
               "init": str(init) if init else None,
               "episodes": len(demos.eps),
               "pairs": [list(k) for k in demos.pairs], "train_samples": int(len(train_rows)),
@@ -525,6 +537,9 @@ def export(ckpt_path: Path, backbone_dir: Path, out: Path, layer_k: int | None) 
 
     ck = torch.load(ckpt_path, weights_only=False)
     policy, cfg = load_policy(ck)
+    if cfg.head.state_motion:
+        raise ValueError(f"{ckpt_path}: trained with the arm's motion in its state (--state-motion), which the "
+                         "runtime does not feed yet: not exported")
     model = Model(cfg)
     model.bridge, model.head = policy.bridge, policy.head
     out.mkdir(parents=True, exist_ok=True)
@@ -622,6 +637,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="the head's state -> action map: trained, or the identity (the decoder predicts offsets)")
     t.add_argument("--offset-scale", action="store_true",
                    help="scale the head's offsets by their RMS in the data (HeadConfig.offset_scale)")
+    t.add_argument("--state-motion", action="store_true",
+                   help="the state also carries the arm's last measured step (HeadConfig.state_motion; not exportable yet)")
     t.add_argument("--state-noise", type=float, default=STATE_NOISE,
                    help="std of the noise added to the training states (normalized units); with the identity "
                         "state map the target chunk stays the demonstration's, so the head learns to steer back")
@@ -669,7 +686,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {cache_features(a.demos, a.backbone, a.cache, a.layer_k, shard=(i, n))} episode caches")
     elif a.cmd == "train":
         train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads, locate_weight=a.locate_weight,
-              init=a.init, state_skip=a.state_skip, state_noise=a.state_noise, offset_scale=a.offset_scale)
+              init=a.init, state_skip=a.state_skip, state_noise=a.state_noise, offset_scale=a.offset_scale,
+              state_motion=a.state_motion)
     else:
         m = export(a.ckpt, a.backbone, a.out, a.layer_k)
         print(f"exported {a.out}: {sorted(m['graphs'])} + backbone {m['backbone']['kind']}")

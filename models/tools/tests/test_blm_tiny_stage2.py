@@ -245,8 +245,8 @@ def _use_small_policy(monkeypatch) -> None:
     """A one-block head and a 4-token bridge: the training and export code paths at a test's cost."""
     small = stage2.blm_tiny_config
 
-    def tiny(d: int, state_skip: str = "learned", offset_scale: bool = False):
-        cfg = small(d, state_skip, offset_scale)
+    def tiny(d: int, state_skip: str = "learned", offset_scale: bool = False, state_motion: bool = False):
+        cfg = small(d, state_skip, offset_scale, state_motion)
         cfg.head.n_layers, cfg.head.d_model, cfg.head.ffn, cfg.head.enc_hidden = 1, 32, 64, 32
         cfg.bridge.d_latent, cfg.bridge.d_intent, cfg.bridge.ffn, cfg.bridge.n_intent = 32, 32, 64, 4
         return cfg
@@ -410,3 +410,34 @@ def test_the_offset_scale_is_the_data_rms_offset_per_step_and_a_run_keeps_it(tmp
                  resume=False, threads=1, init=tmp_path / "run" / "ckpt.pt", state_skip="identity", offset_scale=True)
     kept = torch.load(tmp_path / "more" / "ckpt.pt", weights_only=False)["policy"]["head.offset_scale"]
     assert torch.equal(kept, fitted)
+
+
+def test_state_motion_puts_the_last_measured_step_in_free_slots_and_is_not_exported(tmp_path, monkeypatch):
+    """--state-motion: each arm joint's last measured step (from the previous anchor, zero at an
+    episode's start), in normalized units per second, at padded state slots 8.. that no arm uses;
+    the rest of the state is unchanged, and such a checkpoint is refused by export."""
+    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+    _use_small_policy(monkeypatch)
+    demos = stage2.Demos(sorted((tmp_path / "cache").glob("*/*/seed_*.npz")))
+    ranges = demos.ranges()
+    plain, moving = (stage2.Batcher(demos, ranges, stage2.blm_tiny_config(demos.d, state_motion=m)) for m in (False, True))
+    idx = demos.index[:40]
+    a, b = (x.make(idx, np.random.default_rng(1), stale=False)["state"].numpy() for x in (plain, moving))
+    slots = np.arange(stage2.MOTION_SLOT, stage2.MOTION_SLOT + 7)
+    assert not set(slots) & {i for arm in ARMS for i in arm.state_indices}
+    rest = np.setdiff1d(np.arange(a.shape[1]), slots)
+    np.testing.assert_array_equal(a[:, rest], b[:, rest])
+    assert not a[:, slots].any()
+    for r, (i, j) in enumerate(idx):
+        e = demos.eps[i]
+        arm, n = e["arm"], e["arm"].dims - 1
+        lo, hi = np.array(ranges[arm.name][0][:-1]), np.array(ranges[arm.name][1][:-1])
+        step = e["states"][j][:-1] - e["states"][max(j - 1, 0)][:-1]
+        np.testing.assert_allclose(b[r, slots[:n]], step / 0.05 * 2 / (hi - lo), rtol=1e-5)
+        assert j > 0 or not b[r, slots].any()
+    assert np.abs(b[:, slots]).max() > 0.1  # the fake arms' first joint moves from sample to sample
+    stage2.train(tmp_path / "cache", tmp_path / "run", steps=5, batch_size=8, lr=1e-3, seed=0, resume=False,
+                 threads=1, state_skip="identity", state_motion=True)
+    with pytest.raises(ValueError, match="does not feed yet"):
+        stage2.export(tmp_path / "run" / "ckpt.pt", tmp_path / "backbone", tmp_path / "model", None)
+
