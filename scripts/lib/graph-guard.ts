@@ -6,7 +6,10 @@
  */
 import type rclnodejs from "rclnodejs";
 
-/** Node names a running sim graph carries: the sim, an agent, another eval's, demo's or expert's client. */
+/**
+ * Node names a running sim graph carries: the sim, an agent, another eval's, demo's or expert's
+ * client (the same list as sim/blm_sim/expert/graph_guard.py, which guards expert:eval).
+ */
 const FOREIGN_PREFIXES = ["blm_sim", "blm_agent", "blm_eval_", "blm_demo", "blm_expert_eval_"];
 
 /**

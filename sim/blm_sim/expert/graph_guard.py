@@ -1,6 +1,6 @@
 """Refuses to start a recording or a success table beside another simulation on the same DDS domain.
 
-Two sims on one domain publish the same topics (cameras, /sim/status, the grippers' actions): each
+Two sims on one domain publish the same topics (cameras, /sim/task_status, the grippers' actions): each
 expert then reads the other's scene and the recorder writes it into the demonstrations. That was
 seen, not imagined: two ``expert:eval --record`` runs side by side recorded episodes with the other
 arm's camera frames and failed with the other sim's objects ("KeyError: 'cube'").
@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import time
 
-# node names a running sim graph carries: the sim itself and another eval's client node
-FOREIGN_PREFIXES = ("blm_sim", "blm_expert_eval_", "blm_agent")
+# node names a running sim graph carries: the sim, an agent, another eval's, demo's or expert's client
+# (the same list as scripts/lib/graph-guard.ts, which guards npm run eval and npm run demo)
+FOREIGN_PREFIXES = ("blm_sim", "blm_agent", "blm_eval_", "blm_demo", "blm_expert_eval_")
 
 
 def foreign_nodes(node, wait_s: float = 4.0) -> list[str]:
