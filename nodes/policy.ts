@@ -154,6 +154,15 @@ export class Policy implements StatusSource {
       return;
     }
     const { joints } = obs.value;
+    if (this.sampler.codec.needsVelocity && !joints.qd) {
+      // A velocity-reading model given zeros would plan as if the arm stood still.
+      this.problem = {
+        code: "E_JOINT_MISSING",
+        message:
+          "no chunk: the model reads the arm joints' velocities and the joint state carries none (JointState.velocity empty)",
+      };
+      return;
+    }
     const emb = this.ctx.emb;
     const n = emb.joints.length;
     this.state.set(joints.q);
@@ -169,7 +178,11 @@ export class Policy implements StatusSource {
     this.busy = true;
     const t0 = performance.now();
     try {
-      const r = await this.sampler.sample({ state: this.state, intent: intent.intent });
+      const r = await this.sampler.sample({
+        state: this.state,
+        velocity: joints.qd,
+        intent: intent.intent,
+      });
       // Disposed while inferring (shutdown): the node's publishers are gone.
       if (this.disposed) return;
       const latencySec = (performance.now() - t0) / 1000;

@@ -66,6 +66,17 @@ const VectorMapSchema = z.object({
   normalization: NormalizationSchema,
 });
 
+/**
+ * The arm joints' measured velocities in the state (a model trained with them; absent: positions
+ * only). Velocities are centred on zero, so a scale alone maps rad/s to normalized units.
+ */
+const StateVelocitySchema = z.object({
+  /** Index in the padded state vector of each arm joint's velocity, in `joint_names` order. */
+  indices: z.array(z.number().int().nonnegative()).min(1),
+  /** Normalized units per rad/s, one per index. */
+  scale: z.array(z.number().finite().positive()).min(1),
+});
+
 export const EmbodimentModelSchema = z.object({
   /** Index of this embodiment's weights in the per-embodiment encoders/decoders. */
   id: z.number().int().nonnegative(),
@@ -78,7 +89,7 @@ export const EmbodimentModelSchema = z.object({
     value: z.enum(["width", "joint_position"]),
   }),
   action_space: z.enum(["absolute_joint", "delta_joint", "ee_delta"]),
-  state: VectorMapSchema,
+  state: VectorMapSchema.extend({ velocity: StateVelocitySchema.optional() }),
   action: VectorMapSchema,
 });
 export type EmbodimentModel = z.infer<typeof EmbodimentModelSchema>;
@@ -225,6 +236,23 @@ export const ManifestSchema = z
           );
         if (norm.mode === "min_max" && norm.min.some((lo, i) => !(lo < (norm.max[i] ?? -Infinity))))
           issue(["embodiments", name, key, "normalization"], "min must be below max");
+      }
+      const vel = e.state.velocity;
+      if (vel) {
+        const path = ["embodiments", name, "state", "velocity"];
+        const joints = e.joint_names.length;
+        if (vel.indices.length !== joints)
+          issue([...path, "indices"], `needs ${joints} indices (one per arm joint)`);
+        if (vel.scale.length !== vel.indices.length)
+          issue([...path, "scale"], `needs ${vel.indices.length} entries`);
+        const taken = new Set(e.state.indices);
+        if (
+          new Set(vel.indices).size !== vel.indices.length ||
+          vel.indices.some((i) => taken.has(i))
+        )
+          issue([...path, "indices"], "indices repeat or overlap the position indices");
+        if (vel.indices.some((i) => i >= m.policy.state_dim))
+          issue([...path, "indices"], `index beyond state_dim ${m.policy.state_dim}`);
       }
     }
     const ids = Object.values(m.embodiments).map((e) => e.id);

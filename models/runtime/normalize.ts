@@ -17,6 +17,10 @@ export class EmbodimentCodec {
   private readonly aScale: Float64Array;
   private readonly aShift: Float64Array;
   private readonly actionClip: boolean;
+  private readonly velIdx: Int32Array;
+  private readonly velScale: Float64Array;
+  /** The model reads the arm joints' velocities (the manifest's state.velocity). */
+  readonly needsVelocity: boolean;
 
   constructor(
     readonly name: string,
@@ -31,10 +35,22 @@ export class EmbodimentCodec {
     [this.sScale, this.sShift] = affine(model.state.normalization);
     [this.aScale, this.aShift] = affine(model.action.normalization);
     this.actionClip = model.action.normalization.mode === "min_max";
+    const vel = model.state.velocity;
+    this.needsVelocity = vel !== undefined;
+    this.velIdx = Int32Array.from(vel?.indices ?? []);
+    this.velScale = Float64Array.from(vel?.scale ?? []);
   }
 
-  /** Embodiment-unit state -> padded normalized state (unused entries 0). */
-  normalizeState(units: ArrayLike<number>, out: Float32Array): Result<void> {
+  /**
+   * Embodiment-unit state -> padded normalized state (unused entries 0). `velocity` holds the arm
+   * joints' measured velocities (rad/s, `joint_names` order); a model that reads them gets no
+   * state without them, and one that does not ignores them.
+   */
+  normalizeState(
+    units: ArrayLike<number>,
+    out: Float32Array,
+    velocity?: ArrayLike<number>,
+  ): Result<void> {
     if (units.length !== this.dims)
       return fail(
         "E_MODEL_INPUT",
@@ -46,6 +62,24 @@ export class EmbodimentCodec {
       if (!Number.isFinite(v))
         return fail("E_MODEL_INPUT", `${this.name}: state ${this.names[i]} is ${v}`);
       out[this.stateIdx[i]!] = v * this.sScale[i]! + this.sShift[i]!;
+    }
+    if (!this.needsVelocity) return ok(undefined);
+    const joints = this.velIdx.length;
+    if (!velocity)
+      return fail(
+        "E_MODEL_INPUT",
+        `${this.name}: the model needs the arm joints' velocities and the state has none`,
+      );
+    if (velocity.length !== joints)
+      return fail(
+        "E_MODEL_INPUT",
+        `${this.name}: ${velocity.length} joint velocities, expected ${joints} (${this.names.slice(0, joints).join(", ")})`,
+      );
+    for (let i = 0; i < joints; i++) {
+      const v = velocity[i]!;
+      if (!Number.isFinite(v))
+        return fail("E_MODEL_INPUT", `${this.name}: velocity of ${this.names[i]} is ${v}`);
+      out[this.velIdx[i]!] = v * this.velScale[i]!;
     }
     return ok(undefined);
   }

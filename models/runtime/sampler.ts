@@ -14,6 +14,8 @@ export interface Intent {
 export interface SampleRequest {
   /** Measured state in embodiment units: arm joint positions then the gripper. */
   readonly state: ArrayLike<number>;
+  /** Measured arm joint velocities (rad/s, arm joint order); required by a model whose manifest has state.velocity. */
+  readonly velocity?: ArrayLike<number>;
   readonly intent: Intent;
   /** Euler steps; default from the sampler (the manifest's default_steps unless overridden). */
   readonly steps?: number;
@@ -128,7 +130,7 @@ export class FlowMatchingSampler {
     const { horizon: H, actionDim: A } = this;
     const codec = this.codec;
 
-    const st = codec.normalizeState(req.state, this.state);
+    const st = codec.normalizeState(req.state, this.state, req.velocity);
     if (!st.ok) return st;
 
     const it = req.intent;

@@ -38,6 +38,8 @@ const upper = emb.joints.map((j) => j.position.upper);
 const vmax = emb.joints.map((j) => j.velocity);
 const home = emb.home.slice();
 const q = home.slice();
+/** The arm as the last joint state reported it, for the velocity a driver would report. */
+const qReported = home.slice();
 let gripper = emb.gripper.position.upper;
 
 const out = (o: Record<string, unknown>): void =>
@@ -78,7 +80,8 @@ type CamMode =
 const UNSUPPORTED: readonly CamMode[] = cfg.compressed
   ? ["bgr8", "mono8", "wrong_step"]
   : ["corrupt"];
-type JointMode = "ok" | "nan" | "missing" | "stop" | "out_of_limit";
+/** `velocity`: good joint states that also report the arm joints' velocities (the others report none). */
+type JointMode = "ok" | "velocity" | "nan" | "missing" | "stop" | "out_of_limit";
 const camMode: Record<string, CamMode> = Object.fromEntries(
   cfg.cameras.map((c) => [c, "ok" as CamMode]),
 );
@@ -335,6 +338,8 @@ node.createTimer(BigInt(Math.round(1e9 / cfg.jointHz)), () => {
   if (jointMode === "stop") return;
   const nm = [...names, emb.gripper.joint];
   const pos = [...q, gripper];
+  const vel = q.map((x, j) => (x - qReported[j]!) * cfg.jointHz);
+  qReported.splice(0, n, ...q);
   if (jointMode === "nan") pos[1] = NaN;
   if (jointMode === "out_of_limit") pos[0] = upper[0]! + 0.5;
   if (jointMode === "missing") {
@@ -345,7 +350,7 @@ node.createTimer(BigInt(Math.round(1e9 / cfg.jointHz)), () => {
     header: { stamp: stamp(t), frame_id: "" },
     name: nm,
     position: pos,
-    velocity: [],
+    velocity: jointMode === "velocity" ? [...vel, 0] : [],
     effort: [],
   } as never);
 });

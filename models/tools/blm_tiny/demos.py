@@ -42,6 +42,7 @@ class Episode:
     wrist: np.ndarray  # [F, H, W, 3] uint8
     js_t: np.ndarray  # [M]
     js_q: np.ndarray  # [M, joints + 1] arm joints, jaw width (m)
+    js_qd: np.ndarray  # [M, joints] arm joint velocities (rad/s) as the driver reports them; NaN where it reports none
     traj: list[tuple[float, np.ndarray, np.ndarray]]  # (start s, point times [P], positions [P, joints])
     grip: list[tuple[float, float]]  # (s, commanded jaw width m)
 
@@ -56,6 +57,12 @@ class Episode:
     def state_at(self, t: float) -> np.ndarray:
         """Measured state at t, linear between joint-state messages."""
         return np.array([np.interp(t, self.js_t, self.js_q[:, j]) for j in range(self.js_q.shape[1])])
+
+    def velocity_at(self, t: float) -> np.ndarray:
+        """Reported arm joint velocities of the latest joint-state message at or before t: what the
+        runtime's policy node reads (it takes the newest message, it does not interpolate)."""
+        k = max(int(np.searchsorted(self.js_t, t + 1e-9, side="right")) - 1, 0)
+        return self.js_qd[k].copy()
 
     def arm_reference(self, ts: np.ndarray) -> np.ndarray:
         """The commanded arm position at each time: the latest trajectory, held at its end; before any
@@ -101,7 +108,7 @@ def read_episode(path: Path) -> Episode:
         meta = {m.name: dict(m.metadata) for m in make_reader(f).iter_metadata()}["episode"]
     arm = ARM_BY_NAME[meta["embodiment"]]
     frames: dict[str, list[tuple[float, np.ndarray]]] = {"front": [], "wrist": []}
-    js_t, js_q, grip = [], [], []
+    js_t, js_q, js_qd, grip = [], [], [], []
     traj: dict[str, list] = {}
     with AnyReader([path]) as reader:
         for conn, log_ns, raw in reader.messages():
@@ -121,6 +128,8 @@ def read_episode(path: Path) -> Episode:
                 q = [pos[names.index(j)] for j in arm.joints]
                 js_t.append(_stamp(msg.header.stamp))
                 js_q.append([*q, arm.width_of(pos[names.index(arm.gripper)])])
+                vel = np.asarray(msg.velocity, dtype=np.float64)
+                js_qd.append([vel[names.index(j)] if len(vel) == len(pos) else np.nan for j in arm.joints])
             elif conn.msgtype == "trajectory_msgs/msg/JointTrajectory":
                 msg = reader.deserialize(raw, conn.msgtype)
                 if list(msg.joint_names) != list(arm.joints) or not len(msg.points):
@@ -144,6 +153,7 @@ def read_episode(path: Path) -> Episode:
         wrist=np.stack([im for _, im in wrist]),
         js_t=np.asarray(js_t)[order],
         js_q=np.asarray(js_q)[order],
+        js_qd=np.asarray(js_qd, dtype=np.float64).reshape(len(js_t), len(arm.joints))[order],
         traj=sorted(_commands(traj), key=lambda x: x[0]),
         grip=sorted(grip),
     )

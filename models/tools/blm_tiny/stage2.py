@@ -35,7 +35,7 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from blm_tools.config import BackboneConfig, BridgeConfig, HeadConfig, ModelConfig  # noqa: E402
-from blm_tools.embodiments import ARMS, LIMIT_MARGIN  # noqa: E402
+from blm_tools.embodiments import ARMS, LIMIT_MARGIN, VELOCITY_SLOT, velocity_scale  # noqa: E402
 from blm_tools.modules import IntentBridge, PolicyHead, euler_sample  # noqa: E402
 
 from .demos import DT, HORIZON, anchors, find_episodes, read_episode  # noqa: E402
@@ -45,7 +45,6 @@ OUT = REPO / "out" / "train" / "stage2"
 ARM_BY_NAME = {a.name: a for a in ARMS}
 STALE_FRAMES = 3  # extra image staleness in training, frames (10 Hz): up to 0.3 s
 STATE_NOISE = 0.01  # normalized units, arm joints
-MOTION_SLOT = 8  # HeadConfig.state_motion: joint i's velocity goes to padded state slot 8 + i (unused by every arm)
 FUTURE_WEIGHT = 0.1
 STAT_PAD = 0.05  # statistics widen the data's range by this fraction of it on each side...
 STAT_MIN_PAD = 0.02  # ...and at least this much (rad, or m for the jaw)
@@ -105,6 +104,7 @@ def cache_features(demos: Path, backbone_dir: Path, cache: Path, layer_k: int | 
             tmp,
             feats=np.stack(hidden).astype(np.float16),
             states=np.stack([ep.state_at(t) for t in ts]).astype(np.float32),
+            velocities=np.stack([ep.velocity_at(t) for t in ts]).astype(np.float32),
             chunks=np.stack([ep.action_chunk(t) for t in ts]).astype(np.float32),
             future=np.stack([ep.state_at(t + HORIZON * DT) for t in ts]).astype(np.float32),
             fidx=np.searchsorted(needed, seen).astype(np.int64),
@@ -132,7 +132,8 @@ class Demos:
             z = np.load(f)
             meta = json.loads(str(z["meta"]))
             self.eps.append({**meta, "feats": z["feats"], "states": z["states"], "chunks": z["chunks"],
-                             "future": z["future"], "fidx": z["fidx"], "arm": ARM_BY_NAME[meta["embodiment"]]})
+                             "future": z["future"], "fidx": z["fidx"], "arm": ARM_BY_NAME[meta["embodiment"]],
+                             "velocities": z["velocities"] if "velocities" in z else None, "file": f})
         self._object_places()
         pairs: dict[tuple[str, str], int] = {}
         for e in self.eps:
@@ -195,12 +196,15 @@ class Batcher:
         lo, hi = self.lo[arm.name], self.hi[arm.name]
         return 2.0 * (x - lo) / (hi - lo) - 1.0
 
-    def motion(self, arm, states: np.ndarray, j: int) -> np.ndarray:
-        """The last measured step of the arm joints before sample j (the previous anchor, 0.05 s
-        earlier; zero at the episode's start) as a velocity in normalized units per second."""
-        lo, hi = self.lo[arm.name][:-1], self.hi[arm.name][:-1]
-        step = states[j][:-1] - states[max(j - 1, 0)][:-1]
-        return step / DT * 2.0 / (hi - lo)
+    def motion(self, arm, e: dict, j: int) -> np.ndarray:
+        """The arm joints' velocities the driver reported at sample j (JointState.velocity, rad/s),
+        in normalized units per second: ``velocity_scale`` times rad/s, as the runtime feeds them."""
+        v = e["velocities"]
+        if v is None or not np.isfinite(v[j]).all():
+            raise ValueError(f"{e['file']}: no joint velocities for sample {j} (a cache from before they were "
+                             "recorded, or joint states without velocity): re-run `features` on demonstrations "
+                             "whose /joint_states carry velocities")
+        return v[j] * velocity_scale(self.lo[arm.name], self.hi[arm.name])
 
     def make(self, idx: np.ndarray, rng: np.random.Generator, stale: bool) -> dict[str, torch.Tensor]:
         h = self.cfg.head
@@ -226,7 +230,7 @@ class Batcher:
             si, ai = list(arm.state_indices), list(arm.action_indices)
             state[r, si] = self.norm(arm, e["states"][j])
             if self.cfg.head.state_motion:
-                state[r, MOTION_SLOT : MOTION_SLOT + arm.dims - 1] = self.motion(arm, e["states"], j)
+                state[r, VELOCITY_SLOT : VELOCITY_SLOT + arm.dims - 1] = self.motion(arm, e, j)
             future[r, si] = self.norm(arm, e["future"][j])
             actions[r][:, ai] = self.norm(arm, e["chunks"][j])
             s_used[r, si] = 1.0
@@ -537,9 +541,6 @@ def export(ckpt_path: Path, backbone_dir: Path, out: Path, layer_k: int | None) 
 
     ck = torch.load(ckpt_path, weights_only=False)
     policy, cfg = load_policy(ck)
-    if cfg.head.state_motion:
-        raise ValueError(f"{ckpt_path}: trained with the arm's motion in its state (--state-motion), which the "
-                         "runtime does not feed yet: not exported")
     model = Model(cfg)
     model.bridge, model.head = policy.bridge, policy.head
     out.mkdir(parents=True, exist_ok=True)
@@ -638,7 +639,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--offset-scale", action="store_true",
                    help="scale the head's offsets by their RMS in the data (HeadConfig.offset_scale)")
     t.add_argument("--state-motion", action="store_true",
-                   help="the state also carries the arm's last measured step (HeadConfig.state_motion; not exportable yet)")
+                   help="the state also carries the arm joints' measured velocities (HeadConfig.state_motion; the "
+                        "manifest's state.velocity tells the runtime to feed them)")
     t.add_argument("--state-noise", type=float, default=STATE_NOISE,
                    help="std of the noise added to the training states (normalized units); with the identity "
                         "state map the target chunk stays the demonstration's, so the head learns to steer back")

@@ -73,9 +73,10 @@ class HeadConfig:
     # statistics span the whole workspace, and a chunk's first point lies about 0.03 normalized
     # units from the state: at that size the decoder's output error is as large as the motion.
     offset_scale: bool = False
-    # The state also carries the arm's last measured step, as a velocity in normalized units per
-    # second, at padded slots MOTION_SLOT.. (one per joint; blm_tiny.stage2). The runtime does not feed
-    # it yet, so such a model is for measuring what the motion is worth, and export refuses it.
+    # The state also carries the arm joints' measured velocities (JointState.velocity), in
+    # normalized units per second, at padded slots VELOCITY_SLOT.. (one per joint, unused by every
+    # arm): the commands lead the measured joints by the arm's tracking lag, which only the motion
+    # shows. The manifest's `state.velocity` tells the runtime where and how to feed them.
     state_motion: bool = False
 
 

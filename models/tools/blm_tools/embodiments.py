@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 PI = math.pi
@@ -78,6 +79,19 @@ ARMS: tuple[Arm, ...] = tuple(load_arm(n, i) for i, n in enumerate(NAMES))
 REACH = 1.5
 # Distance (rad) the statistics keep from each joint limit.
 LIMIT_MARGIN = 0.05
+
+
+# First padded state slot of the arm joints' velocities (HeadConfig.state_motion): joint i at
+# VELOCITY_SLOT + i. Every arm's positions sit below it (the largest arm has 7 joints + gripper).
+VELOCITY_SLOT = 8
+
+
+def velocity_scale(lo, hi) -> np.ndarray:
+    """Normalized units per rad/s of each arm joint's velocity: the slope of its min/max position
+    normalization (``lo``/``hi`` list the arm joints then the gripper), so a velocity reads in the
+    same units as the position it changes."""
+    lo, hi = np.asarray(lo, dtype=np.float64)[:-1], np.asarray(hi, dtype=np.float64)[:-1]
+    return 2.0 / (hi - lo)
 
 
 def stats_range(arm: Arm, reach: float = REACH, margin: float = LIMIT_MARGIN) -> tuple[list[float], list[float]]:

@@ -21,7 +21,7 @@ import onnx
 import torch
 
 from .config import ModelConfig
-from .embodiments import ARMS, stats_range
+from .embodiments import ARMS, VELOCITY_SLOT, stats_range, velocity_scale
 from .modules import IntentBridge, PolicyHead, StandInBackbone
 
 OPSET = 17
@@ -201,12 +201,17 @@ def embodiment_entries(cfg: ModelConfig, ranges: dict[str, tuple[list[float], li
     for arm in ARMS:
         lo, hi = ranges[arm.name] if ranges else stats_range(arm)
         norm = {"mode": "min_max", "min": lo, "max": hi}
+        state: dict = {"indices": list(arm.state_indices), "normalization": norm}
+        if cfg.head.state_motion:
+            n = len(arm.joints)
+            state["velocity"] = {"indices": list(range(VELOCITY_SLOT, VELOCITY_SLOT + n)),
+                                 "scale": [round(float(x), 9) for x in velocity_scale(lo, hi)]}
         out[arm.name] = {
             "id": arm.model_id,
             "joint_names": list(arm.joints),
             "gripper": {"name": arm.gripper, "value": arm.gripper_value},
             "action_space": "absolute_joint",
-            "state": {"indices": list(arm.state_indices), "normalization": norm},
+            "state": state,
             "action": {"indices": list(arm.action_indices), "normalization": norm},
         }
     assert all(e["id"] < cfg.head.n_embodiments for e in out.values())

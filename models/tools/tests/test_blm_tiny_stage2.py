@@ -72,9 +72,10 @@ def _record_episode(path: Path, bend: float = 0.0) -> Path:
         # measured = commanded 0.05 s late; the jaw stalls at 0.04 m (the cube) after the goal of 0
         width = 0.08 if t < GRIP_AT else max(0.04, 0.08 - 0.2 * (t - GRIP_AT))
         pos = np.array([*sent(t - 0.05), width / 2])
+        vel = np.array([*(sent(t - 0.05) - sent(t - 0.06)) / 0.01, 0.0])  # what a driver reports, rad/s
         put(emb.joint_states_topic, "sensor_msgs/msg/JointState",
             T["sensor_msgs/msg/JointState"](header=header(t), name=[*PANDA.joints, PANDA.gripper], position=pos,
-                                             velocity=np.zeros(0), effort=np.zeros(0)))
+                                             velocity=vel, effort=np.zeros(0)))
         if i % 10 == 0:
             for cam in ("front", "wrist"):
                 put(f"/camera/{cam}/image_raw", "sensor_msgs/msg/Image",
@@ -180,8 +181,9 @@ def test_anchors_drop_the_planning_gap_but_keep_the_finish(episode):
     assert np.any(ts < MOVE_END) and np.any(ts > GRIP_AT + 0.1)
 
 
-def _fake_cache(root: Path, rng: np.random.Generator) -> None:
-    """Cached episodes for every arm: random features whose first token encodes a goal the chunk moves to."""
+def _fake_cache(root: Path, rng: np.random.Generator, velocities: bool = False) -> None:
+    """Cached episodes for every arm: random features whose first token encodes a goal the chunk moves to
+    (with ``velocities``, also the reported arm joint velocities, random)."""
     for arm in ARMS:
         for seed in range(2):
             n, f, L = 30, 10, 6
@@ -191,7 +193,8 @@ def _fake_cache(root: Path, rng: np.random.Generator) -> None:
             chunks = np.repeat(states[:, None, :], HORIZON, axis=1)
             chunks[:, :, 0] += goal[:, None] * np.linspace(0.1, 1.0, HORIZON)[None]
             feats = rng.normal(size=(f, L, 16)).astype(np.float16)
-            _write_cached(root, arm.name, seed, feats, states, chunks, rng.integers(0, f, (n, 4)))
+            vel = rng.uniform(-1.0, 1.0, (n, len(arm.joints))) if velocities else None
+            _write_cached(root, arm.name, seed, feats, states, chunks, rng.integers(0, f, (n, 4)), vel)
 
 
 def test_training_states_carry_the_chosen_noise_and_the_targets_none(tmp_path):
@@ -209,11 +212,12 @@ def test_training_states_carry_the_chosen_noise_and_the_targets_none(tmp_path):
     assert torch.equal(made[0.05]["actions"], made[0.0]["actions"])
 
 
-def _write_cached(root: Path, embodiment: str, seed: int, feats, states, chunks, fidx) -> Path:
+def _write_cached(root: Path, embodiment: str, seed: int, feats, states, chunks, fidx, velocities=None) -> Path:
     out = root / embodiment / "PickCube" / f"seed_{seed}.npz"
     out.parent.mkdir(parents=True, exist_ok=True)
+    extra = {} if velocities is None else {"velocities": velocities.astype(np.float32)}
     np.savez(out, feats=feats, states=states.astype(np.float32), chunks=chunks.astype(np.float32),
-             future=chunks[:, -1].astype(np.float32), fidx=fidx,
+             future=chunks[:, -1].astype(np.float32), fidx=fidx, **extra,
              meta=np.array(json.dumps({"embodiment": embodiment, "task": "PickCube", "seed": seed,
                                        "instruction": "pick up the red cube", "layer_k": 2})))
     return out
@@ -339,6 +343,13 @@ def test_features_from_the_backbone_train_and_export(episode, tmp_path, monkeypa
     older = B.encode(model, proc, [(ep.front[f - 2], ep.wrist[f - 2])], [ep.instruction], layer_k=1)[0]
     np.testing.assert_allclose(z["feats"][z["fidx"][i, 2]].astype(np.float32), older, atol=2e-3 * max(1.0, np.abs(ref).max()))
     assert len(z["states"]) == len(ts) and z["chunks"].shape[1:] == (HORIZON, 8)
+    # the velocities the driver reported in the latest joint state at each sample: 0.5 rad/s of
+    # joint 1 while the measured arm moves (1.05..2.05 s), none before or after
+    assert z["velocities"].shape == (len(ts), 7)
+    for k, t in enumerate(ts):
+        want = 0.5 if 1.07 <= t <= 2.04 else 0.0 if (t < 1.04 or t > 2.07) else None
+        if want is not None:
+            np.testing.assert_allclose(z["velocities"][k], [want, 0, 0, 0, 0, 0, 0], atol=1e-4)
 
     # the other arms from synthetic caches of the same width, so every arm has statistics
     rng = np.random.default_rng(1)
@@ -412,18 +423,22 @@ def test_the_offset_scale_is_the_data_rms_offset_per_step_and_a_run_keeps_it(tmp
     assert torch.equal(kept, fitted)
 
 
-def test_state_motion_puts_the_last_measured_step_in_free_slots_and_is_not_exported(tmp_path, monkeypatch):
-    """--state-motion: each arm joint's last measured step (from the previous anchor, zero at an
-    episode's start), in normalized units per second, at padded state slots 8.. that no arm uses;
-    the rest of the state is unchanged, and such a checkpoint is refused by export."""
-    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+def test_state_motion_feeds_the_reported_velocities_in_free_slots_and_exports_where(tmp_path, monkeypatch):
+    """--state-motion: each arm joint's reported velocity (JointState.velocity, cached by `features`)
+    times its position normalization's slope, at padded state slots 8.. that no arm uses; the rest
+    of the state is unchanged; the manifest's state.velocity names those slots and that scale; a
+    cache without velocities is refused by name."""
+    from blm_tools.config import ModelConfig
+    from blm_tools.export import embodiment_entries
+
+    _fake_cache(tmp_path / "cache", np.random.default_rng(0), velocities=True)
     _use_small_policy(monkeypatch)
     demos = stage2.Demos(sorted((tmp_path / "cache").glob("*/*/seed_*.npz")))
     ranges = demos.ranges()
     plain, moving = (stage2.Batcher(demos, ranges, stage2.blm_tiny_config(demos.d, state_motion=m)) for m in (False, True))
     idx = demos.index[:40]
     a, b = (x.make(idx, np.random.default_rng(1), stale=False)["state"].numpy() for x in (plain, moving))
-    slots = np.arange(stage2.MOTION_SLOT, stage2.MOTION_SLOT + 7)
+    slots = np.arange(stage2.VELOCITY_SLOT, stage2.VELOCITY_SLOT + 7)
     assert not set(slots) & {i for arm in ARMS for i in arm.state_indices}
     rest = np.setdiff1d(np.arange(a.shape[1]), slots)
     np.testing.assert_array_equal(a[:, rest], b[:, rest])
@@ -432,12 +447,22 @@ def test_state_motion_puts_the_last_measured_step_in_free_slots_and_is_not_expor
         e = demos.eps[i]
         arm, n = e["arm"], e["arm"].dims - 1
         lo, hi = np.array(ranges[arm.name][0][:-1]), np.array(ranges[arm.name][1][:-1])
-        step = e["states"][j][:-1] - e["states"][max(j - 1, 0)][:-1]
-        np.testing.assert_allclose(b[r, slots[:n]], step / 0.05 * 2 / (hi - lo), rtol=1e-5)
-        assert j > 0 or not b[r, slots].any()
-    assert np.abs(b[:, slots]).max() > 0.1  # the fake arms' first joint moves from sample to sample
+        np.testing.assert_allclose(b[r, slots[:n]], e["velocities"][j] * 2 / (hi - lo), rtol=1e-5)
+        assert not b[r, slots[n:]].any()
+    assert np.abs(b[:, slots]).max() > 0.1
+
+    cfg = stage2.blm_tiny_config(demos.d, state_motion=True)
+    entries = embodiment_entries(ModelConfig(cfg.backbone, cfg.bridge, cfg.head), ranges)
+    for arm in ARMS:
+        v = entries[arm.name]["state"]["velocity"]
+        lo, hi = np.array(ranges[arm.name][0][:-1]), np.array(ranges[arm.name][1][:-1])
+        assert v["indices"] == list(range(8, 8 + len(arm.joints)))
+        np.testing.assert_allclose(v["scale"], 2 / (hi - lo), rtol=1e-8)
+    assert "velocity" not in embodiment_entries(stage2.blm_tiny_config(demos.d), ranges)["panda"]["state"]
+
     stage2.train(tmp_path / "cache", tmp_path / "run", steps=5, batch_size=8, lr=1e-3, seed=0, resume=False,
                  threads=1, state_skip="identity", state_motion=True)
-    with pytest.raises(ValueError, match="does not feed yet"):
-        stage2.export(tmp_path / "run" / "ckpt.pt", tmp_path / "backbone", tmp_path / "model", None)
-
+    _fake_cache(tmp_path / "old", np.random.default_rng(0))
+    with pytest.raises(ValueError, match="no joint velocities.*re-run `features`"):
+        stage2.train(tmp_path / "old", tmp_path / "run2", steps=2, batch_size=8, lr=1e-3, seed=0, resume=False,
+                     threads=1, state_skip="identity", state_motion=True)

@@ -4,19 +4,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unwrap } from "../../../lib/errors.ts";
 import { sha256Hex } from "../../../models/runtime/graph.ts";
 import { BlmModel } from "../../../models/runtime/model.ts";
-import { f32, i64, loadFixture, memoryLogger, MODEL_DIR, scratchModel } from "./support.ts";
+import {
+  editManifest,
+  f32,
+  i64,
+  loadFixture,
+  memoryLogger,
+  MODEL_DIR,
+  scratchModel,
+} from "./support.ts";
 
 const cpu = { execution_provider: "cpu", threading: "inline" } as const;
 const quiet = () => memoryLogger().log;
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests poke at raw manifest JSON
-type Raw = any;
-async function editManifest(dir: string, edit: (m: Raw) => void): Promise<void> {
-  const file = join(dir, "manifest.json");
-  const m = JSON.parse(await readFile(file, "utf8"));
-  edit(m);
-  await writeFile(file, JSON.stringify(m));
-}
 
 describe("BlmModel.load rejects bad model folders", () => {
   let dir: string;

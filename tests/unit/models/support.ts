@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { cp, mkdtemp } from "node:fs/promises";
+import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
@@ -64,4 +64,25 @@ export async function scratchModel(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "blm-model-"));
   await cp(MODEL_DIR, dir, { recursive: true });
   return dir;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests poke at raw manifest JSON
+export type RawManifest = any;
+
+/** Rewrites `<dir>/manifest.json` through `edit` (a scratch model's, to make it bad or different). */
+export async function editManifest(dir: string, edit: (m: RawManifest) => void): Promise<void> {
+  const file = join(dir, "manifest.json");
+  const m = JSON.parse(await readFile(file, "utf8"));
+  edit(m);
+  await writeFile(file, JSON.stringify(m));
+}
+
+/** The arm joints' velocities in the state at padded slots 8.. (what `stage2 train --state-motion` exports). */
+export function addStateVelocity(m: RawManifest, embodiment: string, scale = 0.5): void {
+  const e = m.embodiments[embodiment];
+  const n = e.joint_names.length;
+  e.state.velocity = {
+    indices: Array.from({ length: n }, (_, i) => 8 + i),
+    scale: Array.from({ length: n }, () => scale),
+  };
 }
