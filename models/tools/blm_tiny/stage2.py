@@ -572,7 +572,8 @@ def _enc(x: np.ndarray) -> dict:
 @torch.no_grad()
 def write_fixtures(model_dir: Path, ckpt_path: Path, backbone_dir: Path, demos: Path, steps: int = 4) -> Path:
     """models/<name>/fixtures/episodes.json: per arm, frames from a held-out demonstration (the last
-    seed of its PickCube episodes) with the state, the instruction, the PyTorch intent and sampled
+    seed of its PickCube episodes) with the state (and the joint velocities, for a model that reads
+    them), the instruction, the PyTorch intent and sampled
     chunk (fixed noise) and the expert's chunk: the runtime's parity on real frames, and whether
     the model moves the way the expert did (tests/unit/models/blm-tiny.test.ts)."""
     from blm_tools.export import denormalize, normalize
@@ -597,6 +598,10 @@ def write_fixtures(model_dir: Path, ckpt_path: Path, backbone_dir: Path, demos: 
             state = ep.state_at(float(t)).astype(np.float32)
             s = torch.zeros(1, cfg.head.state_dim)
             s[0, ent["state"]["indices"]] = torch.from_numpy(normalize(state, ent["state"]["normalization"]))
+            moving = ent["state"].get("velocity")
+            velocity = ep.velocity_at(float(t)).astype(np.float32)
+            if moving:
+                s[0, moving["indices"]] = torch.from_numpy(velocity * np.asarray(moving["scale"], np.float32))
             g = torch.Generator().manual_seed(1000 + len(cases))
             noise = torch.randn(1, cfg.head.horizon, cfg.head.action_dim, generator=g)
             x = euler_sample(policy.head, noise, s, torch.tensor([arm.model_id]), intent, steps)[0].numpy()
@@ -605,6 +610,7 @@ def write_fixtures(model_dir: Path, ckpt_path: Path, backbone_dir: Path, demos: 
                 "embodiment": arm.name, "episode": str(eps[-1].relative_to(demos)), "t": float(t),
                 "instruction": ep.instruction, "steps": steps,
                 "front": _enc(ep.front[f]), "wrist": _enc(ep.wrist[f]), "state": _enc(state),
+                **({"velocity": _enc(velocity)} if moving else {}),
                 "intent": _enc(intent[0].numpy()), "noise": _enc(noise[0].numpy()),
                 "chunk": _enc(chunk.astype(np.float32)),
                 "expert_chunk": _enc(ep.action_chunk(float(t)).astype(np.float32)),

@@ -33,6 +33,8 @@ interface Case {
   front: Enc;
   wrist: Enc;
   state: Enc;
+  /** The arm joints' reported velocities, for a model whose manifest has state.velocity. */
+  velocity?: Enc;
   intent: Enc;
   noise: Enc;
   chunk: Enc;
@@ -105,7 +107,13 @@ describe("blm-tiny, the default model", () => {
       const state = f32(c.state);
       const sampler = unwrap(model.createSampler(c.embodiment, { seed: 1 }));
       const chunk = unwrap(
-        await sampler.sample({ state, intent, steps: c.steps, noise: f32(c.noise) }),
+        await sampler.sample({
+          state,
+          velocity: c.velocity && f32(c.velocity),
+          intent,
+          steps: c.steps,
+          noise: f32(c.noise),
+        }),
       );
       const ref = f32(c.chunk);
       for (let i = 0; i < ref.length; i++)
