@@ -191,6 +191,7 @@ class Batcher:
         self.demos, self.cfg, self.state_noise = demos, cfg, state_noise
         self.lo = {n: np.array(r[0]) for n, r in ranges.items()}
         self.hi = {n: np.array(r[1]) for n, r in ranges.items()}
+        self.vscale = {n: velocity_scale(self.lo[n], self.hi[n]) for n in ranges}
 
     def norm(self, arm, x: np.ndarray) -> np.ndarray:
         lo, hi = self.lo[arm.name], self.hi[arm.name]
@@ -204,7 +205,7 @@ class Batcher:
             raise ValueError(f"{e['file']}: no joint velocities for sample {j} (a cache from before they were "
                              "recorded, or joint states without velocity): re-run `features` on demonstrations "
                              "whose /joint_states carry velocities")
-        return v[j] * velocity_scale(self.lo[arm.name], self.hi[arm.name])
+        return v[j] * self.vscale[arm.name]
 
     def make(self, idx: np.ndarray, rng: np.random.Generator, stale: bool) -> dict[str, torch.Tensor]:
         h = self.cfg.head
