@@ -24,6 +24,9 @@ Subscribed / served (names from the embodiment definition):
     (the embodiment's own interface is always served at ``gripper.command`` itself)
   /sim/reset                      blm_msgs/srv/SimReset
 
+Parameters are fixed at start-up except ``real_time_factor``, which may change while it runs
+(a recovery-demonstration run paces the agent's part in real time and the expert's faster).
+
 Rejected commands are logged with their code and do not move anything.
 """
 
@@ -58,6 +61,7 @@ from rcl_interfaces.msg import (  # noqa: E402
     FloatingPointRange,
     IntegerRange,
     ParameterDescriptor,
+    SetParametersResult,
 )
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
@@ -191,6 +195,23 @@ class SimNode(Node):
         self._wall0 = time.monotonic()
         self._sim0 = self.sim.time
         self.timer = self.create_timer(0.002 if self.rtf > 0 else 0.0005, self._tick)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        fixed = [q.name for q in params if q.name != "real_time_factor"]
+        if fixed:
+            return SetParametersResult(successful=False,
+                                       reason=f"fixed at start-up: {', '.join(fixed)} (only real_time_factor may change)")
+        rtf = float(params[-1].value)
+        if (rtf > 0) != (self.rtf > 0):
+            # the stepping timer's period is chosen for paced or unpaced stepping at start-up
+            return SetParametersResult(successful=False,
+                                       reason="real_time_factor can change between positive values only "
+                                              f"(started at {self.rtf})")
+        self.rtf = rtf
+        self._wall0 = time.monotonic()  # pace from here, without catching up or slipping
+        self._sim0 = self.sim.time
+        return SetParametersResult(successful=True)
 
     # -- building ------------------------------------------------------------------------------
     def _build(self, task: str, embodiment: str) -> None:

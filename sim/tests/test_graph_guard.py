@@ -1,4 +1,4 @@
-"""expert:eval refuses to run beside another simulation on its DDS domain (graph_guard.py): two
+"""expert:eval and expert:takeover refuse to run beside another simulation on its DDS domain (graph_guard.py): two
 sims there publish the same topics, and a recording would take in the other's scene."""
 
 from __future__ import annotations
@@ -42,16 +42,24 @@ def test_the_probe_sees_a_sim_node_and_not_itself_or_unrelated_nodes(ros):
         probe.destroy_node()
 
 
-def test_expert_eval_refuses_to_start_beside_another_sim(ros, tmp_path: Path):
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("module,args,who", [
+    ("blm_sim.expert.eval", ["--embodiments", "panda", "--tasks", "PickCube", "--seeds", "1"], "expert eval"),
+    ("blm_sim.expert.takeover", ["--model", str(REPO / "models" / "blm-tiny"), "--embodiments", "panda",
+                                 "--tasks", "PickCube", "--seeds", "1", "--record", "{tmp}/demos"], "takeover"),
+])
+def test_the_expert_tools_refuse_to_start_beside_another_sim(ros, tmp_path: Path, module, args, who):
     decoy = ros.create_node(f"blm_sim_{os.getpid()}")
     try:
         sim_dir = Path(__file__).resolve().parents[1]
-        r = subprocess.run([sys.executable, "-m", "blm_sim.expert.eval", "--embodiments", "panda", "--tasks",
-                            "PickCube", "--seeds", "1", "--out", str(tmp_path / "out")],
+        r = subprocess.run([sys.executable, "-m", module, *[x.format(tmp=tmp_path) for x in args],
+                            "--out", str(tmp_path / "out")],
                            cwd=sim_dir, env={**os.environ}, capture_output=True, text=True, timeout=60)
     finally:
         decoy.destroy_node()
     assert r.returncode == 2, r.stderr
-    assert f"another simulation is running on ROS_DOMAIN_ID {os.environ['ROS_DOMAIN_ID']} (" in r.stderr
+    assert f"{who}: another simulation is running on ROS_DOMAIN_ID {os.environ['ROS_DOMAIN_ID']} (" in r.stderr
     assert f"/blm_sim_{os.getpid()}" in r.stderr
-    assert not (tmp_path / "out" / "success.json").exists()
+    assert not any((tmp_path / "out").glob("*.json")) and not (tmp_path / "demos").exists()

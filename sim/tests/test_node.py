@@ -280,6 +280,41 @@ def test_reset_can_switch_the_embodiment_and_its_topics(client):
     assert r.success
 
 
+def _set_parameter(client, name, value):
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    if not hasattr(client, "param_client"):
+        client.param_client = client.node.create_client(SetParameters, "/blm_sim/set_parameters")
+    if isinstance(value, float):
+        v = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+    else:
+        v = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(value))
+    return call(client.node, client.param_client,
+                SetParameters.Request(parameters=[Parameter(name=name, value=v)])).results[0]
+
+
+def _sim_seconds_per_wall_second(client, wall: float = 1.5) -> float:
+    client.spin(lambda: client.js is not None)
+    s0, w0 = client.now(), time.monotonic()
+    client.spin(lambda: time.monotonic() - w0 >= wall, wall + 1.0)
+    return (client.now() - s0) / (time.monotonic() - w0)
+
+
+def test_the_real_time_factor_changes_at_run_time_and_nothing_else_does(client):
+    r = _set_parameter(client, "real_time_factor", 1.0)
+    assert r.successful, r.reason
+    try:
+        # pacing is an upper bound: a loaded machine may run slower, never faster (started at 3.0)
+        assert _sim_seconds_per_wall_second(client) < 1.3
+    finally:
+        assert _set_parameter(client, "real_time_factor", 3.0).successful
+    refused = _set_parameter(client, "real_time_factor", 0.0)
+    assert not refused.successful and "positive values only" in refused.reason
+    refused = _set_parameter(client, "task", "PushCube")
+    assert not refused.successful and "fixed at start-up: task" in refused.reason
+
+
 def test_gripper_interface_names_follow_the_embodiment_command():
     from blm_sim.node import gripper_names
 

@@ -101,14 +101,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     if a.resume and jpath.exists():
         results = json.loads(jpath.read_text()).get("results", {})
     rclpy.init()
-    from .graph_guard import foreign_nodes, refusal
+    from .graph_guard import refused_beside_another_graph
 
-    probe = rclpy.create_node("blm_expert_eval_probe")
-    others = foreign_nodes(probe)
-    probe.destroy_node()
-    if others:
-        rclpy.shutdown()
-        print(f"expert eval: {refusal(others)}", file=sys.stderr, flush=True)
+    if refused_beside_another_graph("expert eval"):
         return 2
     t_start = time.monotonic()
     try:

@@ -38,3 +38,20 @@ def refusal(nodes: list[str]) -> str:
     domain = os.environ.get("ROS_DOMAIN_ID", "0")
     return (f"another simulation is running on ROS_DOMAIN_ID {domain} ({', '.join(nodes)}): its topics would "
             f"mix with this run's; stop it, or run this one with another ROS_DOMAIN_ID")
+
+
+def refused_beside_another_graph(who: str) -> bool:
+    """With rclpy initialized: True (after saying why on stderr and shutting rclpy down) when another
+    sim graph is on this domain, so ``who`` must not start."""
+    import sys
+
+    import rclpy
+
+    probe = rclpy.create_node("blm_expert_eval_probe")
+    others = foreign_nodes(probe)
+    probe.destroy_node()
+    if not others:
+        return False
+    rclpy.shutdown()
+    print(f"{who}: {refusal(others)}", file=sys.stderr, flush=True)
+    return True
