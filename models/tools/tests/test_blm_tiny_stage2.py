@@ -171,6 +171,17 @@ def test_timeline_cli_says_what_is_wrong_with_its_input(episode, tmp_path, capsy
         assert e.value.code == 2 and says in capsys.readouterr().err
 
 
+def test_approach_reads_a_folder_of_demonstrations_through_the_timeline(episode):
+    from blm_tiny.approach import first_descent, run_descents
+    from blm_tiny.timeline import timeline
+
+    found = run_descents(episode.parents[2], below=0.5)  # <root>/panda/PickCube/seed_7.mcap
+    assert [d["episode"] for d in found] == ["panda/PickCube/seed_7.mcap"]
+    expected = first_descent(timeline(episode, 0.1), below=0.5)
+    assert expected["t"] is not None and found[0] == {"episode": "panda/PickCube/seed_7.mcap", **expected}
+    assert run_descents(episode.parents[2], below=0.01) == [{"episode": "panda/PickCube/seed_7.mcap", "t": None}]
+
+
 def test_anchors_drop_the_planning_gap_but_keep_the_finish(episode):
     ep = read_episode(episode)
     ts = anchors(ep)
