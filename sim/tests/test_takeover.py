@@ -85,3 +85,15 @@ def test_a_takeover_range_that_is_empty_or_starts_at_zero_is_refused(tmp_path, a
                         "--record", str(tmp_path / "d"), "--after", *after], cwd=SIM_DIR, capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 2 and "--after needs 0 < LO <= HI" in p.stderr
+
+
+def test_resume_refuses_a_run_made_with_another_model_or_range(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "takeover.json").write_text(json.dumps({"model": "/elsewhere/other-model", "after": [1.0, 7.0],
+                                                   "results": {}}))
+    p = subprocess.run([sys.executable, "-m", "blm_sim.expert.takeover", "--model", str(REPO / "models" / "blm-tiny"),
+                        "--record", str(tmp_path / "d"), "--out", str(out), "--resume"], cwd=SIM_DIR,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "was made with model /elsewhere/other-model" in p.stderr
+    assert json.loads((out / "takeover.json").read_text())["model"] == "/elsewhere/other-model"  # left as it was

@@ -76,9 +76,9 @@ def start_graph(embodiment: str, task: str, model: Path, log_dir: Path) -> subpr
     log_dir.mkdir(parents=True, exist_ok=True)
     cmd = ["node", "--import", "tsx", "launch/run.ts", "--log-dir", str(log_dir), "launch/sim.launch.xml",
            f"embodiment:={embodiment}", f"task:={task}", f"model:={model}", "real_time_factor:=1.0"]
-    f = open(log_dir / f"{embodiment}.launch.log", "ab")
-    return subprocess.Popen(cmd, cwd=repo_root(), stdout=f, stderr=subprocess.STDOUT, env={**os.environ},
-                            start_new_session=True)
+    with open(log_dir / f"{embodiment}.launch.log", "ab") as f:  # the child keeps its own descriptor
+        return subprocess.Popen(cmd, cwd=repo_root(), stdout=f, stderr=subprocess.STDOUT, env={**os.environ},
+                                start_new_session=True)
 
 
 class PolicyDriver:
@@ -170,7 +170,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--tasks", nargs="+", default=list(TASK_NAMES))
     ap.add_argument("--seeds", type=int, default=5, help="episodes per pair")
     ap.add_argument("--seed-start", type=int, default=0)
-    ap.add_argument("--after", type=float, nargs=2, default=(1.0, 6.0), metavar=("LO", "HI"),
+    ap.add_argument("--after", type=float, nargs=2, default=(1.0, 7.0), metavar=("LO", "HI"),
                     help="the takeover comes after a seeded uniform number of sim seconds in [LO, HI]")
     ap.add_argument("--record", required=True, help="directory for the recovery demonstrations (MCAP)")
     ap.add_argument("--out", default=None, help="results folder (default: <record>/../<record name>-run)")
@@ -191,22 +191,34 @@ def main(argv: Optional[list[str]] = None) -> int:
     out = Path(a.out) if a.out else record.parent / f"{record.name}-run"
     out.mkdir(parents=True, exist_ok=True)
     jpath = out / "takeover.json"
-    results: dict = json.loads(jpath.read_text())["results"] if a.resume and jpath.exists() else {}
+    results: dict = {}
+    if a.resume and jpath.exists():
+        done = json.loads(jpath.read_text())
+        if done.get("model") != str(model) or done.get("after") != [lo, hi]:
+            ap.error(f"--resume: {jpath} was made with model {done.get('model')} and --after {done.get('after')}; "
+                     f"this run asks for {model} and {[lo, hi]} (use another --out)")
+        results = done["results"]
     rclpy.init()
     from .graph_guard import refused_beside_another_graph
 
     if refused_beside_another_graph("takeover"):
         return 2
+    failed = []
     try:
         for emb_name in a.embodiments:
             todo = [(t, s) for t in a.tasks for s in range(a.seed_start, a.seed_start + a.seeds)
                     if str(s) not in results.get(emb_name, {}).get(t, {})]
-            if todo:
+            if not todo:
+                continue
+            try:
                 _run_embodiment(emb_name, todo, a, model, record, out, results, jpath)
+            except RuntimeError as e:  # a graph that did not come up or died: the next arm still runs
+                print(f"takeover: {emb_name}: {e}", file=sys.stderr, flush=True)
+                failed.append(emb_name)
     finally:
         rclpy.try_shutdown()
     print(json.dumps(summary(results), indent=1))
-    return 0
+    return 1 if failed else 0
 
 
 def _run_embodiment(emb_name: str, todo: list, a, model: Path, record: Path, out: Path, results: dict,
