@@ -86,7 +86,7 @@ export const GripperSchema = z.object({
   geometry: GripperGeometrySchema.optional().describe("only used to generate URDF/MJCF"),
 });
 
-export const ActionSpaceSchema = z.enum(["absolute_joint", "delta_joint", "ee_delta"]);
+export const ActionSpaceSchema = z.enum(["absolute_joint", "delta_joint", "ee_delta", "ee_pose"]);
 
 /** How this arm's state and action occupy the model's shared padded vectors. */
 export const ModelMapSchema = z.object({

@@ -60,6 +60,11 @@ export function fail(
   return err(new BlmError(code, message, detail));
 }
 
+/** The message without its "CODE: " prefix, to wrap it in another error of the same code. */
+export function stripCode(e: BlmError): string {
+  return e.message.startsWith(`${e.code}: `) ? e.message.slice(e.code.length + 2) : e.message;
+}
+
 /** Unwraps a result at a boundary where failing loudly is the right answer (start-up). */
 export function unwrap<T>(result: Result<T>): T {
   if (!result.ok) throw result.error;

@@ -7,7 +7,8 @@
  */
 import type rclnodejs from "rclnodejs";
 import type { BlmModel, FlowMatchingSampler } from "../models/runtime/index.ts";
-import { ActionConverter, gripperWidth } from "../embodiments/control/index.ts";
+import { ActionConverter, gripperWidth, pose9 } from "../embodiments/control/index.ts";
+import { forwardKinematics } from "../embodiments/kinematics/index.ts";
 import { stripCode } from "../lib/observation/store.ts";
 import { validateInstruction } from "../lib/observation/index.ts";
 import { LatencyStat, RateMeter } from "../lib/agent/meters.ts";
@@ -57,7 +58,8 @@ export class Policy implements StatusSource {
         noiseScale: params.noise_scale,
       }),
     );
-    this.converter = new ActionConverter(emb);
+    // The model's action space, not the definition's default: an ee_pose model's rows are TCP poses.
+    this.converter = new ActionConverter(emb, { space: this.sampler.codec.model.action_space });
     this.state = new Float64Array(emb.joints.length + 1);
     this.publisher = node.createPublisher("blm_msgs/msg/ActionChunk", TOPICS.chunk, {
       qos: qosReliable(5),
@@ -181,6 +183,7 @@ export class Policy implements StatusSource {
       const r = await this.sampler.sample({
         state: this.state,
         velocity: joints.qd,
+        tcp: this.sampler.codec.needsTcp ? pose9(forwardKinematics(emb, joints.q)) : undefined,
         intent: intent.intent,
       });
       // Disposed while inferring (shutdown): the node's publishers are gone.

@@ -10,10 +10,15 @@
  *                   vector (rad) applied to the previous row's TCP pose (the first row's to
  *                   FK(anchor)), in the base/world frame or the tool frame, solved by IK seeded
  *                   with the previous row's joints.
+ * - ee_pose:        [x, y, z, r00, r10, r20, r01, r11, r21, gripper]; the TCP pose in the
+ *                   world frame (position, then the rotation's first two columns, made
+ *                   orthonormal here), solved by IK seeded with the previous row's joints (the
+ *                   first with `anchor`), with no restarts: a row the arm cannot reach near
+ *                   its posture fails the chunk instead of jumping to another configuration.
  * The gripper value is a jaw width (m), an open/close command (≥ threshold opens), or the
  * gripper joint position, mapped through the definition's width_at_lower/width_at_upper.
  */
-import { fail, ok, type Result } from "../../lib/errors.ts";
+import { fail, ok, stripCode, type Result } from "../../lib/errors.ts";
 import { forwardKinematics, solveIk, type Pose } from "../kinematics/index.ts";
 import type { ActionSpace, Embodiment } from "../schema.ts";
 import type { Chunk } from "./types.ts";
@@ -41,7 +46,71 @@ export interface ConvertOptions {
 
 /** Values per row of an action space. */
 export function actionWidth(emb: Embodiment, space: ActionSpace): number {
-  return space === "ee_delta" ? 7 : emb.joints.length + 1;
+  return space === "ee_delta" ? 7 : space === "ee_pose" ? 10 : emb.joints.length + 1;
+}
+
+/**
+ * ee_pose: how far the nearest reachable pose may be from a row's, beyond which the chunk fails.
+ * A model's pose is an estimate (millimetres off the arm's manifold at best); the nearest pose
+ * the arm reaches from its posture is what it means.
+ */
+export const EE_POSE_SLACK = { position: 0.005, orientation: 0.05 } as const;
+const EE_POSE_IK = {
+  restarts: 0,
+  maxIterations: 60,
+  positionTolerance: 2e-4,
+  orientationTolerance: 2e-3,
+};
+
+function reachPose(emb: Embodiment, target: Pose, seed: ArrayLike<number>): Result<Float64Array> {
+  const r = solveIk(emb, target, seed, EE_POSE_IK);
+  if (r.ok) return r;
+  const d = r.error.detail as
+    { positionResidual?: number; orientationResidual?: number; best?: number[] } | undefined;
+  if (
+    d?.best &&
+    (d.positionResidual ?? Infinity) <= EE_POSE_SLACK.position &&
+    (d.orientationResidual ?? Infinity) <= EE_POSE_SLACK.orientation
+  )
+    return ok(Float64Array.from(d.best));
+  return r;
+}
+
+/** Nine pose values (position, two rotation columns) → a pose; the columns by Gram–Schmidt. */
+export function poseFrom9(v: ArrayLike<number>, offset = 0): Result<Pose> {
+  const a = [v[offset + 3]!, v[offset + 4]!, v[offset + 5]!];
+  const b = [v[offset + 6]!, v[offset + 7]!, v[offset + 8]!];
+  const na = Math.hypot(a[0]!, a[1]!, a[2]!);
+  if (!(na > 1e-6)) return fail("E_IK", "TCP rotation's first column is zero");
+  const x = a.map((c) => c / na);
+  const dot = x[0]! * b[0]! + x[1]! * b[1]! + x[2]! * b[2]!;
+  const yb = b.map((c, i) => c - dot * x[i]!);
+  const nb = Math.hypot(yb[0]!, yb[1]!, yb[2]!);
+  if (!(nb > 1e-6)) return fail("E_IK", "TCP rotation's columns are parallel");
+  const y = yb.map((c) => c / nb);
+  const z = [
+    x[1]! * y[2]! - x[2]! * y[1]!,
+    x[2]! * y[0]! - x[0]! * y[2]!,
+    x[0]! * y[1]! - x[1]! * y[0]!,
+  ];
+  // row-major, columns x, y, z
+  return ok({
+    position: Float64Array.of(v[offset]!, v[offset + 1]!, v[offset + 2]!),
+    rotation: Float64Array.of(x[0]!, y[0]!, z[0]!, x[1]!, y[1]!, z[1]!, x[2]!, y[2]!, z[2]!),
+  });
+}
+
+/** A pose → nine values (position, then the rotation's first and second columns), poseFrom9's inverse. */
+export function pose9(p: Pose, out: Float64Array = new Float64Array(9)): Float64Array {
+  const r = p.rotation;
+  out.set(p.position);
+  out[3] = r[0]!;
+  out[4] = r[3]!;
+  out[5] = r[6]!;
+  out[6] = r[1]!;
+  out[7] = r[4]!;
+  out[8] = r[7]!;
+  return out;
 }
 
 /** A gripper value in the given encoding → gripper joint position, clamped into its range. */
@@ -109,7 +178,20 @@ export function convertActions(
   for (let k = 0; k < H; k++)
     gripper[k] = gripperJointPosition(emb, actions[k * w + w - 1]!, enc, opts.openThreshold);
 
-  if (space === "absolute_joint") {
+  if (space === "ee_pose") {
+    const solve =
+      opts.kinematics?.solveIk ??
+      ((e: Embodiment, t: Pose, s: ArrayLike<number>) => reachPose(e, t, s));
+    let seed: ArrayLike<number> = anchor;
+    for (let k = 0; k < H; k++) {
+      const target = poseFrom9(actions, k * w);
+      if (!target.ok) return fail("E_IK", `row ${k}: ${stripCode(target.error)}`);
+      const q = solve(emb, target.value, seed);
+      if (!q.ok) return fail("E_IK", `row ${k}: ${stripCode(q.error)}`);
+      positions.set(q.value, k * n);
+      seed = q.value;
+    }
+  } else if (space === "absolute_joint") {
     for (let k = 0; k < H; k++)
       for (let j = 0; j < n; j++) positions[k * n + j] = actions[k * w + j]!;
   } else if (space === "delta_joint") {
@@ -152,7 +234,7 @@ export function convertActions(
       }
       R.set(tmp);
       const q = kin.solveIk(emb, target, seed);
-      if (!q.ok) return fail("E_IK", `row ${k}: ${q.error.message}`);
+      if (!q.ok) return fail("E_IK", `row ${k}: ${stripCode(q.error)}`);
       positions.set(q.value, k * n);
       seed = q.value;
     }

@@ -11,6 +11,9 @@ export {
   gripperJointPosition,
   gripperWidth,
   rotationFromVector,
+  poseFrom9,
+  pose9,
+  EE_POSE_SLACK,
   type ConvertOptions,
   type GripperEncoding,
 } from "./action-space.ts";

@@ -4,7 +4,7 @@
  * silently reused. Pure: time comes in as arguments (the node's ROS clock).
  */
 import { Subject } from "rxjs";
-import { BlmError, fail, ok, type ErrorCode, type Result } from "../errors.ts";
+import { BlmError, fail, ok, stripCode, type ErrorCode, type Result } from "../errors.ts";
 import type { RawImage } from "../../models/runtime/image.ts";
 import type { JointSample } from "./joints.ts";
 
@@ -190,6 +190,4 @@ export class ObservationStore {
   }
 }
 
-export function stripCode(e: BlmError): string {
-  return e.message.startsWith(`${e.code}: `) ? e.message.slice(e.code.length + 2) : e.message;
-}
+export { stripCode };

@@ -77,6 +77,22 @@ const StateVelocitySchema = z.object({
   scale: z.array(z.number().finite().positive()).min(1),
 });
 
+/**
+ * A TCP pose as nine numbers (ee_pose models): the position (m, world frame), then the rotation
+ * matrix's first and second columns (a continuous representation; the third is their cross product).
+ */
+export const POSE9_NAMES = [
+  "tcp_x",
+  "tcp_y",
+  "tcp_z",
+  "tcp_r00",
+  "tcp_r10",
+  "tcp_r20",
+  "tcp_r01",
+  "tcp_r11",
+  "tcp_r21",
+] as const;
+
 export const EmbodimentModelSchema = z.object({
   /** Index of this embodiment's weights in the per-embodiment encoders/decoders. */
   id: z.number().int().nonnegative(),
@@ -88,8 +104,13 @@ export const EmbodimentModelSchema = z.object({
     /** `width`: jaw opening in m (DESIGN decision 3); `joint_position`: gripper joint units (m or rad). */
     value: z.enum(["width", "joint_position"]),
   }),
-  action_space: z.enum(["absolute_joint", "delta_joint", "ee_delta"]),
-  state: VectorMapSchema.extend({ velocity: StateVelocitySchema.optional() }),
+  /** ee_pose: each action row is the TCP pose (POSE9_NAMES) then the gripper; the runtime solves the IK. */
+  action_space: z.enum(["absolute_joint", "delta_joint", "ee_delta", "ee_pose"]),
+  state: VectorMapSchema.extend({
+    velocity: StateVelocitySchema.optional(),
+    /** The measured joints' TCP pose (forward kinematics), POSE9_NAMES order: required by ee_pose. */
+    tcp: VectorMapSchema.optional(),
+  }),
   action: VectorMapSchema,
 });
 export type EmbodimentModel = z.infer<typeof EmbodimentModelSchema>;
@@ -214,29 +235,49 @@ export const ManifestSchema = z
         "kind qwen2_5_vl needs the qwen2_5_vl section (qwen_export writes it)",
       );
     for (const [name, e] of Object.entries(m.embodiments)) {
-      const n = e.joint_names.length + 1;
-      for (const key of ["state", "action"] as const) {
-        const v = e[key];
-        const limit = key === "state" ? m.policy.state_dim : m.policy.action_dim;
-        if (v.indices.length !== n)
-          issue(["embodiments", name, key, "indices"], `needs ${n} indices (joints + gripper)`);
+      const joints = e.joint_names.length + 1;
+      const ee = e.action_space === "ee_pose";
+      if (ee !== (e.state.tcp !== undefined))
+        issue(
+          ["embodiments", name, "state", "tcp"],
+          ee ? "an ee_pose model needs state.tcp" : "state.tcp is read by ee_pose models only",
+        );
+      const vectors = [
+        { key: "state", v: e.state, n: joints, what: "joints + gripper" },
+        {
+          key: "action",
+          v: e.action,
+          n: ee ? POSE9_NAMES.length + 1 : joints,
+          what: ee ? "TCP pose + gripper" : "joints + gripper",
+        },
+        ...(e.state.tcp
+          ? [{ key: "state.tcp", v: e.state.tcp, n: POSE9_NAMES.length, what: "TCP pose" }]
+          : []),
+      ];
+      for (const { key, v, n, what } of vectors) {
+        const limit = key === "action" ? m.policy.action_dim : m.policy.state_dim;
+        const at = ["embodiments", name, ...key.split(".")];
+        if (v.indices.length !== n) issue([...at, "indices"], `needs ${n} indices (${what})`);
         if (new Set(v.indices).size !== v.indices.length)
-          issue(["embodiments", name, key, "indices"], "indices repeat");
+          issue([...at, "indices"], "indices repeat");
         if (v.indices.some((i) => i >= limit))
-          issue(["embodiments", name, key, "indices"], `index beyond ${key}_dim ${limit}`);
+          issue(
+            [...at, "indices"],
+            `index beyond ${key === "action" ? "action" : "state"}_dim ${limit}`,
+          );
         const norm = v.normalization;
         const lens =
           norm.mode === "min_max"
             ? [norm.min.length, norm.max.length]
             : [norm.mean.length, norm.std.length];
         if (lens.some((l) => l !== v.indices.length))
-          issue(
-            ["embodiments", name, key, "normalization"],
-            `statistics need ${v.indices.length} entries`,
-          );
+          issue([...at, "normalization"], `statistics need ${v.indices.length} entries`);
         if (norm.mode === "min_max" && norm.min.some((lo, i) => !(lo < (norm.max[i] ?? -Infinity))))
-          issue(["embodiments", name, key, "normalization"], "min must be below max");
+          issue([...at, "normalization"], "min must be below max");
       }
+      const tcp = e.state.tcp;
+      if (tcp && tcp.indices.some((i) => e.state.indices.includes(i)))
+        issue(["embodiments", name, "state", "tcp", "indices"], "overlap the position indices");
       const vel = e.state.velocity;
       if (vel) {
         const path = ["embodiments", name, "state", "velocity"];
@@ -245,12 +286,12 @@ export const ManifestSchema = z
           issue([...path, "indices"], `needs ${joints} indices (one per arm joint)`);
         if (vel.scale.length !== vel.indices.length)
           issue([...path, "scale"], `needs ${vel.indices.length} entries`);
-        const taken = new Set(e.state.indices);
+        const taken = new Set([...e.state.indices, ...(e.state.tcp?.indices ?? [])]);
         if (
           new Set(vel.indices).size !== vel.indices.length ||
           vel.indices.some((i) => taken.has(i))
         )
-          issue([...path, "indices"], "indices repeat or overlap the position indices");
+          issue([...path, "indices"], "indices repeat or overlap the position or TCP indices");
         if (vel.indices.some((i) => i >= m.policy.state_dim))
           issue([...path, "indices"], `index beyond state_dim ${m.policy.state_dim}`);
       }

@@ -16,6 +16,8 @@ export interface SampleRequest {
   readonly state: ArrayLike<number>;
   /** Measured arm joint velocities (rad/s, arm joint order); required by a model whose manifest has state.velocity. */
   readonly velocity?: ArrayLike<number>;
+  /** The measured joints' TCP pose (POSE9_NAMES, forward kinematics); required by a model whose manifest has state.tcp. */
+  readonly tcp?: ArrayLike<number>;
   readonly intent: Intent;
   /** Euler steps; default from the sampler (the manifest's default_steps unless overridden). */
   readonly steps?: number;
@@ -28,12 +30,15 @@ export interface SampleRequest {
   readonly noise?: Float32Array;
 }
 
-/** A sampled chunk in embodiment units (DESIGN decision 3: absolute joint positions + gripper). */
+/**
+ * A sampled chunk in embodiment units, in the model's action space (DESIGN decision 3: absolute
+ * joint positions + gripper; an ee_pose model's rows are TCP poses + gripper).
+ */
 export interface ActionChunk {
   readonly embodiment: string;
   readonly horizon: number;
   readonly dims: number;
-  /** Arm joints then the gripper; the columns of `positions`. */
+  /** The columns of `positions`: arm joints then the gripper, or the TCP pose then the gripper. */
   readonly names: readonly string[];
   /** s between consecutive rows. */
   readonly dt: number;
@@ -130,7 +135,7 @@ export class FlowMatchingSampler {
     const { horizon: H, actionDim: A } = this;
     const codec = this.codec;
 
-    const st = codec.normalizeState(req.state, this.state, req.velocity);
+    const st = codec.normalizeState(req.state, this.state, req.velocity, req.tcp);
     if (!st.ok) return st;
 
     const it = req.intent;
@@ -192,13 +197,13 @@ export class FlowMatchingSampler {
     for (let k = 0; k < nP; k++) x[k] = prefix[k]!;
     if (!allFinite(x)) return fail("E_CHUNK_NONFINITE", "sampled chunk contains NaN or infinity");
 
-    const positions = new Float32Array(H * codec.dims);
+    const positions = new Float32Array(H * codec.actionDims);
     codec.denormalizeActions(x, H, positions, this.clip ? undefined : false);
     return ok({
       embodiment: codec.name,
       horizon: H,
-      dims: codec.dims,
-      names: codec.names,
+      dims: codec.actionDims,
+      names: codec.actionNames,
       dt: this.dt,
       steps,
       positions,

@@ -70,6 +70,8 @@ def policy_errors(demos, val_rows: np.ndarray, ckpt_path: Path) -> dict:
 
     ck = torch.load(ckpt_path, weights_only=False)
     policy, cfg = load_policy(ck)
+    if cfg.head.action_space != "absolute_joint":
+        raise ValueError(f"{ckpt_path}: lead compares joint-space chunks; this model's actions are {cfg.head.action_space}")
     batcher = Batcher(demos, ck["ranges"], cfg)
     pred_by_arm: dict[str, list] = {}
     want_by_arm: dict[str, list] = {}

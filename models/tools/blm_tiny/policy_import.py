@@ -1,6 +1,7 @@
 """A Stage II training checkpoint rebuilt from an exported model folder: the intent bridge's and the
 denoiser's weights (their ONNX graphs) put back into a ``Policy`` of the manifest's config, and the
-manifest's per-arm min/max statistics as the checkpoint's ranges. ``stage2 train --init`` then goes on
+manifest's per-arm min/max statistics as the checkpoint's ranges (and an ee_pose model's TCP
+statistics as its tcp_ranges). ``stage2 train --init`` then goes on
 from a shipped model (the committed blm-tiny) without its training folder.
 
 What the graphs do not hold starts from the seeded initial values and is listed in the checkpoint's
@@ -54,10 +55,12 @@ def import_policy(model_dir: Path, out: Path, seed: int = 0) -> dict:
     policy.load_state_dict(state, strict=False)
     ranges = {name: (e["state"]["normalization"]["min"], e["state"]["normalization"]["max"])
               for name, e in manifest["embodiments"].items()}
+    tcp_ranges = {name: (e["state"]["tcp"]["normalization"]["min"], e["state"]["tcp"]["normalization"]["max"])
+                  for name, e in manifest["embodiments"].items() if "tcp" in e["state"]} or None
     layer_k = manifest["backbone"].get("layer_k")
     out.parent.mkdir(parents=True, exist_ok=True)
     opt = torch.optim.AdamW(policy.parameters())
-    _save(out, policy, opt, 0, ranges, [], cfg, seed, layer_k)
+    _save(out, policy, opt, 0, ranges, [], cfg, seed, layer_k, tcp_ranges)
     summary = {"imported_from": str(model_dir), "not_imported": not_imported,
                "graphs_sha256": {g: manifest["graphs"][g]["sha256"] for g in GRAPH_PREFIX}}
     out.with_name("import.json").write_text(json.dumps(summary, indent=1) + "\n")

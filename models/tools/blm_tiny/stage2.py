@@ -35,7 +35,8 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from blm_tools.config import BackboneConfig, BridgeConfig, HeadConfig, ModelConfig  # noqa: E402
-from blm_tools.embodiments import ARMS, LIMIT_MARGIN, VELOCITY_SLOT, velocity_scale  # noqa: E402
+from blm_tools.embodiments import ARMS, LIMIT_MARGIN, TCP_SLOT, VELOCITY_SLOT, velocity_scale  # noqa: E402
+from blm_tools.kinematics import POSE_DIMS, tcp_pose9  # noqa: E402
 from blm_tools.modules import IntentBridge, PolicyHead, euler_sample  # noqa: E402
 
 from .demos import DT, HORIZON, anchors, find_episodes, read_episode  # noqa: E402
@@ -55,13 +56,14 @@ CONTACT_Z = 0.05  # m: once the TCP has been this low, the expert may have moved
 
 
 def blm_tiny_config(d_backbone: int, state_skip: str = "learned", offset_scale: bool = False,
-                    state_motion: bool = False) -> ModelConfig:
+                    state_motion: bool = False, action_space: str = "absolute_joint") -> ModelConfig:
     """The policy side of blm-tiny; the backbone entry only carries the Qwen hidden size."""
     return ModelConfig(
         backbone=BackboneConfig(d=d_backbone),
         bridge=BridgeConfig(n_intent=16, d_latent=96, d_intent=96, n_heads=4, ffn=192, n_layers=2),
         head=HeadConfig(d_model=96, n_heads=4, ffn=192, n_layers=3, enc_hidden=96, prediction="sample",
-                        state_skip=state_skip, offset_scale=offset_scale, state_motion=state_motion),
+                        state_skip=state_skip, offset_scale=offset_scale, state_motion=state_motion,
+                        action_space=action_space),
     )
 
 
@@ -135,6 +137,11 @@ class Demos:
                              "future": z["future"], "fidx": z["fidx"], "arm": ARM_BY_NAME[meta["embodiment"]],
                              "velocities": z["velocities"] if "velocities" in z else None, "file": f})
         self._object_places()
+        for e in self.eps:  # TCP poses of the states and the chunks' targets (ee_pose models)
+            name, n = e["embodiment"], e["arm"].dims - 1
+            e["tcp_states"] = tcp_pose9(name, e["states"][:, :n]).astype(np.float32)
+            e["tcp_chunks"] = tcp_pose9(name, e["chunks"][..., :n]).astype(np.float32)
+            e["tcp_future"] = tcp_pose9(name, e["future"][:, :n]).astype(np.float32)
         pairs: dict[tuple[str, str], int] = {}
         for e in self.eps:
             key = (e["embodiment"], e["task"])
@@ -184,17 +191,45 @@ class Demos:
         return out
 
 
+    def tcp_ranges(self) -> dict[str, tuple[list[float], list[float]]]:
+        """min/max per arm of the TCP pose (kinematics.tcp_pose9) over its states and chunk targets, widened."""
+        out = {}
+        for arm in ARMS:
+            vals = [np.concatenate([e["tcp_states"], e["tcp_chunks"].reshape(-1, POSE_DIMS)]) for e in self.eps
+                    if e["arm"] is arm]
+            if not vals:
+                raise ValueError(f"no demonstrations for {arm.name}")
+            v = np.concatenate(vals)
+            lo, hi = v.min(0), v.max(0)
+            pad = np.maximum(STAT_PAD * (hi - lo), STAT_MIN_PAD)
+            out[arm.name] = ([round(float(x), 6) for x in lo - pad], [round(float(x), 6) for x in hi + pad])
+        return out
+
+
+TCP_SLOTS = list(range(TCP_SLOT, TCP_SLOT + POSE_DIMS))
+
+
 class Batcher:
     """Normalized, padded tensors for a batch of (episode, sample) indices."""
 
-    def __init__(self, demos: Demos, ranges: dict, cfg: ModelConfig, state_noise: float = STATE_NOISE) -> None:
+    def __init__(self, demos: Demos, ranges: dict, cfg: ModelConfig, state_noise: float = STATE_NOISE,
+                 tcp_ranges: dict | None = None) -> None:
         self.demos, self.cfg, self.state_noise = demos, cfg, state_noise
         self.lo = {n: np.array(r[0]) for n, r in ranges.items()}
         self.hi = {n: np.array(r[1]) for n, r in ranges.items()}
+        self.ee = cfg.head.action_space == "ee_pose"
+        if self.ee and not tcp_ranges:
+            raise ValueError("an ee_pose model needs TCP statistics (tcp_ranges)")
+        self.tlo = {n: np.array(r[0]) for n, r in (tcp_ranges or {}).items()}
+        self.thi = {n: np.array(r[1]) for n, r in (tcp_ranges or {}).items()}
         self.vscale = {n: velocity_scale(self.lo[n], self.hi[n]) for n in ranges}
 
     def norm(self, arm, x: np.ndarray) -> np.ndarray:
         lo, hi = self.lo[arm.name], self.hi[arm.name]
+        return 2.0 * (x - lo) / (hi - lo) - 1.0
+
+    def norm_tcp(self, arm, x: np.ndarray) -> np.ndarray:
+        lo, hi = self.tlo[arm.name], self.thi[arm.name]
         return 2.0 * (x - lo) / (hi - lo) - 1.0
 
     def motion(self, arm, e: dict, j: int) -> np.ndarray:
@@ -233,9 +268,18 @@ class Batcher:
             if self.cfg.head.state_motion:
                 state[r, VELOCITY_SLOT : VELOCITY_SLOT + arm.dims - 1] = self.motion(arm, e, j)
             future[r, si] = self.norm(arm, e["future"][j])
-            actions[r][:, ai] = self.norm(arm, e["chunks"][j])
             s_used[r, si] = 1.0
-            a_used[r, ai] = 1.0
+            if self.ee:
+                g = ai[-1]
+                state[r, TCP_SLOTS] = self.norm_tcp(arm, e["tcp_states"][j])
+                future[r, TCP_SLOTS] = self.norm_tcp(arm, e["tcp_future"][j])
+                s_used[r, TCP_SLOTS] = 1.0
+                actions[r][:, TCP_SLOTS] = self.norm_tcp(arm, e["tcp_chunks"][j])
+                actions[r][:, g] = self.norm(arm, e["chunks"][j])[:, -1]
+                a_used[r, TCP_SLOTS + [g]] = 1.0
+            else:
+                actions[r][:, ai] = self.norm(arm, e["chunks"][j])
+                a_used[r, ai] = 1.0
             emb[r] = arm.model_id
             loc[r] = e["loc"]
             has_loc[r] = e["has_loc"] & e["untouched"][j]
@@ -360,7 +404,7 @@ def diagnose(cache: Path, ckpt_path: Path, near_z: float = 0.06, seed: int = 0, 
     policy, cfg = load_policy(ck)
     demos = Demos(sorted(cache.glob("*/*/seed_*.npz")))
     train_rows, val_rows = split(demos)
-    batcher = Batcher(demos, ck["ranges"], cfg)
+    batcher = Batcher(demos, ck["ranges"], cfg, tcp_ranges=ck.get("tcp_ranges"))
     rng = np.random.default_rng(seed)
     out: dict = {}
     # each sample's pair, once (the training pool is ~100k rows)
@@ -386,8 +430,12 @@ def diagnose(cache: Path, ckpt_path: Path, near_z: float = 0.06, seed: int = 0, 
             x = euler_sample(policy.head, torch.zeros_like(batch["actions"]), batch["state"], batch["emb"], it, 1)
             d = []
             for r, (ei, j) in enumerate(idx):
-                pred = (x[r][-1, ai].numpy() + 1) / 2 * (hi - lo) + lo
-                p, e = tcp(pred), tcp(demos.eps[ei]["chunks"][j][-1])
+                if batcher.ee:
+                    tlo, thi = batcher.tlo[arm.name], batcher.thi[arm.name]
+                    p = ((x[r][-1, TCP_SLOTS].numpy() + 1) / 2 * (thi - tlo) + tlo)[:3]
+                else:
+                    p = tcp((x[r][-1, ai].numpy() + 1) / 2 * (hi - lo) + lo)
+                e = tcp(demos.eps[ei]["chunks"][j][-1])
                 if min(p[2], e[2]) < near_z:
                     d.append(100 * float(np.linalg.norm(p[:2] - e[:2])))
             res[name] = {"samples": len(d), "median_cm": round(float(np.median(d)), 2) if d else None}
@@ -413,7 +461,7 @@ def split(demos: Demos) -> tuple[np.ndarray, np.ndarray]:
 def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: int, resume: bool,
           threads: int, ckpt_every: int = 250, locate_weight: float = LOCATE_WEIGHT,
           init: Path | None = None, state_skip: str = "learned", state_noise: float = STATE_NOISE,
-          offset_scale: bool = False, state_motion: bool = False) -> dict:
+          offset_scale: bool = False, state_motion: bool = False, action_space: str = "absolute_joint") -> dict:
     """``init``: start from another run's checkpoint (its weights and statistics, widened to cover
     this cache's data; a fresh optimizer and schedule over ``steps``), e.g. to go on with more
     demonstrations. With ``state_skip="identity"`` the checkpoint's state -> action map is reset to
@@ -423,13 +471,14 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
     torch.set_num_threads(threads)
     demos = Demos(sorted(cache.glob("*/*/seed_*.npz")))
     train_rows, val_rows = split(demos)
-    cfg = blm_tiny_config(demos.d, state_skip, offset_scale, state_motion)
+    cfg = blm_tiny_config(demos.d, state_skip, offset_scale, state_motion, action_space)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
     torch.manual_seed(seed)
     policy = Policy(cfg)
     opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
     step, ranges, history = 0, demos.ranges(), []
+    tcp_ranges = demos.tcp_ranges() if action_space == "ee_pose" else None
     scale_from_data = offset_scale
     if init is not None and not (resume and ckpt_path.exists()):
         ck = torch.load(init, weights_only=False)
@@ -438,14 +487,17 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         if state_skip == "identity":
             policy.head.reset_state_skip()
         ranges = union_ranges(ck["ranges"], ranges)
+        if tcp_ranges and ck.get("tcp_ranges"):
+            tcp_ranges = union_ranges(ck["tcp_ranges"], tcp_ranges)
         print(f"initialized from {init} (its step {ck['step']})", flush=True)
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False)
         policy.load_state_dict(ck["policy"])
         opt.load_state_dict(ck["opt"])
         step, ranges, history = ck["step"], ck["ranges"], ck["history"]
+        tcp_ranges = ck.get("tcp_ranges")
         print(f"resumed at step {step}", flush=True)
-    batcher = Batcher(demos, ranges, cfg, state_noise)
+    batcher = Batcher(demos, ranges, cfg, state_noise, tcp_ranges)
     if scale_from_data and step == 0:
         # a stream no training step draws from (those are [seed, step])
         scale = fit_offset_scale(policy.head, batcher, demos.index[train_rows], np.random.default_rng([seed, 2**32 - 1]))
@@ -478,10 +530,10 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
             print(f"step {step}/{steps} flow {flow.item():.4f} future {future.item():.4f} locate {loc.item():.4f} "
                   f"({rate:.2f} s/step)", flush=True)
         if step % ckpt_every == 0 or step == steps:
-            _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed, demos.layer_k)
+            _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed, demos.layer_k, tcp_ranges)
     report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "locate_weight": locate_weight,
               "state_skip": state_skip, "state_noise": state_noise, "offset_scale": offset_scale,
-              "state_motion": state_motion,
+              "state_motion": state_motion, "action_space": action_space,
               "init": str(init) if init else None,
               "episodes": len(demos.eps),
               "pairs": [list(k) for k in demos.pairs], "train_samples": int(len(train_rows)),
@@ -524,10 +576,11 @@ def union_ranges(a: dict, b: dict) -> dict:
             for n in a}
 
 
-def _save(path: Path, policy, opt, step, ranges, history, cfg, seed, layer_k) -> None:
+def _save(path: Path, policy, opt, step, ranges, history, cfg, seed, layer_k, tcp_ranges=None) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"policy": policy.state_dict(), "opt": opt.state_dict(), "step": step, "ranges": ranges,
-                "history": history, "config": asdict(cfg), "seed": seed, "layer_k": layer_k}, tmp)
+                "tcp_ranges": tcp_ranges, "history": history, "config": asdict(cfg), "seed": seed,
+                "layer_k": layer_k}, tmp)
     os.replace(tmp, path)
 
 
@@ -547,7 +600,7 @@ def export(ckpt_path: Path, backbone_dir: Path, out: Path, layer_k: int | None) 
     out.mkdir(parents=True, exist_ok=True)
     paths = export_graphs(model, out, names=("intent_bridge", "denoiser"))
     manifest = out / "manifest.json"
-    write_manifest(model, out, paths, "blm-tiny", DESCRIPTION, ranges=ck["ranges"],
+    write_manifest(model, out, paths, "blm-tiny", DESCRIPTION, ranges=ck["ranges"], tcp_ranges=ck.get("tcp_ranges"),
                    created_by="models/tools/blm_tiny (stage1.py, stage2.py)")
     stage1.export(backbone_dir, out, layer_k or ck.get("layer_k"), "float32", manifest, ["front", "wrist"])
     return json.loads(manifest.read_text())
@@ -653,6 +706,8 @@ def main(argv: list[str] | None = None) -> int:
                         "state map the target chunk stays the demonstration's, so the head learns to steer back")
     t.add_argument("--locate-weight", type=float, default=LOCATE_WEIGHT,
                    help="the intent's training-only locate loss (0: off)")
+    t.add_argument("--action-space", choices=["absolute_joint", "ee_pose"], default="absolute_joint",
+                   help="what an action row is: the joints, or the TCP pose the runtime's IK reaches (HeadConfig.action_space)")
     e = sub.add_parser("export")
     e.add_argument("--ckpt", type=Path, default=OUT / "ckpt.pt")
     e.add_argument("--backbone", type=Path, default=REPO / "out" / "train" / "stage1" / "backbone")
@@ -696,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
     elif a.cmd == "train":
         train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads, locate_weight=a.locate_weight,
               init=a.init, state_skip=a.state_skip, state_noise=a.state_noise, offset_scale=a.offset_scale,
-              state_motion=a.state_motion)
+              state_motion=a.state_motion, action_space=a.action_space)
     else:
         m = export(a.ckpt, a.backbone, a.out, a.layer_k)
         print(f"exported {a.out}: {sorted(m['graphs'])} + backbone {m['backbone']['kind']}")

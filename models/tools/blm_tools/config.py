@@ -78,6 +78,13 @@ class HeadConfig:
     # arm): the commands lead the measured joints by the arm's tracking lag, which only the motion
     # shows. The manifest's `state.velocity` tells the runtime where and how to feed them.
     state_motion: bool = False
+    # What an action row is. "absolute_joint": the arm joints and the gripper. "ee_pose": the TCP
+    # pose in the world frame (position, then the rotation's first two columns) and the gripper,
+    # with the state's TCP pose (forward kinematics of the joints) at the same padded slots, so the
+    # identity state -> action map makes each chunk an offset from where the TCP is. A grasp target
+    # is then the object's place plus a constant, which the intent carries, instead of each arm's
+    # inverse kinematics of it; the runtime solves the IK (manifest action_space "ee_pose").
+    action_space: str = "absolute_joint"
 
 
 @dataclass

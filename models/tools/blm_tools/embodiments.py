@@ -84,6 +84,9 @@ LIMIT_MARGIN = 0.05
 # First padded state slot of the arm joints' velocities (HeadConfig.state_motion): joint i at
 # VELOCITY_SLOT + i. Every arm's positions sit below it (the largest arm has 7 joints + gripper).
 VELOCITY_SLOT = 8
+# First padded slot of the TCP pose (kinematics.POSE_DIMS values) in both the state and the action
+# vector of an "ee_pose" model: above the velocities, below action_dim.
+TCP_SLOT = 16
 
 
 def velocity_scale(lo, hi) -> np.ndarray:

@@ -21,7 +21,8 @@ import onnx
 import torch
 
 from .config import ModelConfig
-from .embodiments import ARMS, VELOCITY_SLOT, stats_range, velocity_scale
+from .embodiments import ARMS, TCP_SLOT, VELOCITY_SLOT, stats_range, velocity_scale
+from .kinematics import POSE_DIMS
 from .modules import IntentBridge, PolicyHead, StandInBackbone
 
 OPSET = 17
@@ -195,24 +196,36 @@ IMAGE_STD = [0.5, 0.5, 0.5]
 CAMERAS = ["front", "wrist"]
 
 
-def embodiment_entries(cfg: ModelConfig, ranges: dict[str, tuple[list[float], list[float]]] | None = None) -> dict[str, dict]:
-    """Per-arm manifest entries; min/max statistics from `ranges` (by arm name) or stats_range."""
+def embodiment_entries(cfg: ModelConfig, ranges: dict[str, tuple[list[float], list[float]]] | None = None,
+                       tcp_ranges: dict[str, tuple[list[float], list[float]]] | None = None) -> dict[str, dict]:
+    """Per-arm manifest entries; min/max statistics from `ranges` (by arm name) or stats_range, and for
+    an ee_pose model the TCP pose's from `tcp_ranges` (state.tcp, and the action's pose entries)."""
     out: dict[str, dict] = {}
+    ee = cfg.head.action_space == "ee_pose"
+    if ee and not tcp_ranges:
+        raise ValueError("an ee_pose model needs its TCP statistics")
     for arm in ARMS:
         lo, hi = ranges[arm.name] if ranges else stats_range(arm)
         norm = {"mode": "min_max", "min": lo, "max": hi}
         state: dict = {"indices": list(arm.state_indices), "normalization": norm}
+        action: dict = {"indices": list(arm.action_indices), "normalization": norm}
         if cfg.head.state_motion:
             n = len(arm.joints)
             state["velocity"] = {"indices": list(range(VELOCITY_SLOT, VELOCITY_SLOT + n)),
                                  "scale": [round(float(x), 9) for x in velocity_scale(lo, hi)]}
+        if ee:
+            tlo, thi = tcp_ranges[arm.name]
+            pose = list(range(TCP_SLOT, TCP_SLOT + POSE_DIMS))
+            state["tcp"] = {"indices": pose, "normalization": {"mode": "min_max", "min": tlo, "max": thi}}
+            action = {"indices": pose + [arm.action_indices[-1]],
+                      "normalization": {"mode": "min_max", "min": [*tlo, lo[-1]], "max": [*thi, hi[-1]]}}
         out[arm.name] = {
             "id": arm.model_id,
             "joint_names": list(arm.joints),
             "gripper": {"name": arm.gripper, "value": arm.gripper_value},
-            "action_space": "absolute_joint",
+            "action_space": cfg.head.action_space,
             "state": state,
-            "action": {"indices": list(arm.action_indices), "normalization": norm},
+            "action": action,
         }
     assert all(e["id"] < cfg.head.n_embodiments for e in out.values())
     return out
@@ -250,6 +263,7 @@ def write_manifest(
     description: str,
     ranges: dict[str, tuple[list[float], list[float]]] | None = None,
     created_by: str = "models/tools/make_test_model.py",
+    tcp_ranges: dict[str, tuple[list[float], list[float]]] | None = None,
 ) -> dict:
     """manifest.json for the exported graphs; `ranges` (min/max per arm) replaces stats_range's
     statistics (a trained model carries its data's)."""
@@ -281,7 +295,7 @@ def write_manifest(
             "action_dt": 0.05,
             "flow_matching": {"path": "linear", "solver": "euler", "default_steps": 4, "time_scale": cfg.head.time_scale},
         },
-        "embodiments": embodiment_entries(cfg, ranges),
+        "embodiments": embodiment_entries(cfg, ranges, tcp_ranges),
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -260,8 +260,9 @@ def _use_small_policy(monkeypatch) -> None:
     """A one-block head and a 4-token bridge: the training and export code paths at a test's cost."""
     small = stage2.blm_tiny_config
 
-    def tiny(d: int, state_skip: str = "learned", offset_scale: bool = False, state_motion: bool = False):
-        cfg = small(d, state_skip, offset_scale, state_motion)
+    def tiny(d: int, state_skip: str = "learned", offset_scale: bool = False, state_motion: bool = False,
+             action_space: str = "absolute_joint"):
+        cfg = small(d, state_skip, offset_scale, state_motion, action_space)
         cfg.head.n_layers, cfg.head.d_model, cfg.head.ffn, cfg.head.enc_hidden = 1, 32, 64, 32
         cfg.bridge.d_latent, cfg.bridge.d_intent, cfg.bridge.ffn, cfg.bridge.n_intent = 32, 32, 64, 4
         return cfg
@@ -477,3 +478,50 @@ def test_state_motion_feeds_the_reported_velocities_in_free_slots_and_exports_wh
     with pytest.raises(ValueError, match="no joint velocities.*re-run `features`"):
         stage2.train(tmp_path / "old", tmp_path / "run2", steps=2, batch_size=8, lr=1e-3, seed=0, resume=False,
                      threads=1, state_skip="identity", state_motion=True)
+
+def test_ee_pose_targets_are_the_tcp_poses_of_the_chunks_beside_the_state_tcp_and_export_so(tmp_path, monkeypatch):
+    """--action-space ee_pose: each action row is the TCP pose of the demonstration's joint target
+    (kinematics.tcp_pose9, normalized by the TCP statistics) at the slots where the state carries the
+    measured joints' TCP pose, so the identity state map starts every chunk where the TCP is; the
+    jaw stays at the arm's gripper slot, and no joint slot is trained. The manifest says so, and a
+    few steps train, save the TCP statistics and export."""
+    from blm_tools.config import ModelConfig
+    from blm_tools.export import embodiment_entries
+    from blm_tools.kinematics import tcp_pose9
+
+    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+    _use_small_policy(monkeypatch)
+    demos = stage2.Demos(sorted((tmp_path / "cache").glob("*/*/seed_*.npz")))
+    ranges, tcp_ranges = demos.ranges(), demos.tcp_ranges()
+    cfg = stage2.blm_tiny_config(demos.d, "identity", action_space="ee_pose")
+    with pytest.raises(ValueError, match="TCP statistics"):
+        stage2.Batcher(demos, ranges, cfg)
+    batcher = stage2.Batcher(demos, ranges, cfg, tcp_ranges=tcp_ranges)
+    idx = demos.index[::7]
+    b = batcher.make(idx, np.random.default_rng(1), stale=False)
+    slots = list(range(16, 25))
+    for r, (i, j) in enumerate(idx):
+        e = demos.eps[i]
+        arm, n = e["arm"], e["arm"].dims - 1
+        lo, hi = np.array(tcp_ranges[arm.name][0]), np.array(tcp_ranges[arm.name][1])
+        pose = (b["actions"][r][:, slots].numpy() + 1) / 2 * (hi - lo) + lo
+        np.testing.assert_allclose(pose, tcp_pose9(arm.name, e["chunks"][j][:, :n]), atol=1e-5)
+        now = (b["state"][r, slots].numpy() + 1) / 2 * (hi - lo) + lo
+        np.testing.assert_allclose(now, tcp_pose9(arm.name, e["states"][j][:n]), atol=1e-5)
+        g = arm.action_indices[-1]
+        np.testing.assert_allclose(b["actions"][r][:, g].numpy(), batcher.norm(arm, e["chunks"][j])[:, -1], atol=1e-6)
+        assert set(np.nonzero(b["a_used"][r].numpy())[0]) == {*slots, g}
+    assert (b["actions"].abs() <= 1.0 + 1e-5).all()
+
+    e = embodiment_entries(ModelConfig(cfg.backbone, cfg.bridge, cfg.head), ranges, tcp_ranges)["xarm6"]
+    assert e["action_space"] == "ee_pose"
+    assert e["action"]["indices"] == [*slots, 7] and e["state"]["tcp"]["indices"] == slots
+    assert e["action"]["normalization"]["min"] == [*tcp_ranges["xarm6"][0], ranges["xarm6"][0][-1]]
+    with pytest.raises(ValueError, match="TCP statistics"):
+        embodiment_entries(ModelConfig(cfg.backbone, cfg.bridge, cfg.head), ranges)
+
+    report = stage2.train(tmp_path / "cache", tmp_path / "run", steps=5, batch_size=8, lr=1e-3, seed=0, resume=False,
+                          threads=1, state_skip="identity", action_space="ee_pose")
+    ck = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)
+    assert report["action_space"] == "ee_pose" and ck["config"]["head"]["action_space"] == "ee_pose"
+    assert ck["tcp_ranges"] == tcp_ranges

@@ -74,3 +74,27 @@ def test_graphs_that_do_not_fit_the_manifest_are_refused(tmp_path):
     (bad / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="do not fit the manifest's config"):
         import_policy(bad, tmp_path / "ckpt.pt")
+
+
+def test_an_ee_pose_models_tcp_statistics_come_back_as_the_checkpoints(tmp_path):
+    """An ee_pose model (stage2 train --action-space ee_pose) keeps its TCP statistics in state.tcp:
+    the imported checkpoint carries them as tcp_ranges, so train --init goes on in the same units."""
+    import shutil
+
+    model = tmp_path / "ee"
+    shutil.copytree(MODEL, model)
+    m = json.loads((model / "manifest.json").read_text())
+    m["config"]["head"]["action_space"] = "ee_pose"
+    tcp = {}
+    for k, (name, e) in enumerate(m["embodiments"].items()):
+        lo = [-0.5 + 0.01 * k] * 9
+        hi = [0.5 + 0.01 * k] * 9
+        e["action_space"] = "ee_pose"
+        e["state"]["tcp"] = {"indices": list(range(16, 25)), "normalization": {"mode": "min_max", "min": lo, "max": hi}}
+        tcp[name] = (lo, hi)
+    (model / "manifest.json").write_text(json.dumps(m))
+    ck = torch.load(import_policy(model, tmp_path / "ckpt.pt") and tmp_path / "ckpt.pt", weights_only=False)
+    assert ck["config"]["head"]["action_space"] == "ee_pose"
+    assert {n: (list(a), list(b)) for n, (a, b) in ck["tcp_ranges"].items()} == tcp
+    plain = torch.load(import_policy(MODEL, tmp_path / "plain.pt") and tmp_path / "plain.pt", weights_only=False)
+    assert plain["tcp_ranges"] is None

@@ -4,7 +4,10 @@ import {
   convertActions,
   gripperJointPosition,
   gripperWidth,
+  pose9,
+  poseFrom9,
 } from "../../../embodiments/control/index.ts";
+import { unwrap } from "../../../lib/errors.ts";
 import { forwardKinematics } from "../../../embodiments/kinematics/index.ts";
 import { EMBODIMENTS, home } from "./fixtures.ts";
 
@@ -90,5 +93,84 @@ describe("action-space conversion", () => {
     rows[2] = NaN;
     const nan = convertActions(emb, rows, home(emb), { stampSec: 0, dt: 0.05, horizon: 1 });
     expect(!nan.ok && nan.error.code).toBe("E_CHUNK_NONFINITE");
+  });
+
+  describe("ee_pose: each row a TCP pose the IK reaches from the previous row's joints", () => {
+    const xarm6 = EMBODIMENTS.find((e) => e.name === "xarm6")!;
+    const m = xarm6.joints.length;
+    const H = 8;
+    // a joint path from home: its TCP poses are rows the arm can reach exactly
+    const path = (e: typeof xarm6) =>
+      Array.from({ length: H }, (_, k) =>
+        Float64Array.from(home(e), (q, j) => q + 0.02 * (k + 1) * Math.cos(j)),
+      );
+    const rows = (e: typeof xarm6, qs: Float64Array[], jaw = 0.05) => {
+      const out = new Float64Array(qs.length * 10);
+      qs.forEach((q, k) => {
+        out.set(pose9(forwardKinematics(e, q)), k * 10);
+        out[k * 10 + 9] = jaw;
+      });
+      return out;
+    };
+    const convert = (e: typeof xarm6, actions: Float64Array, horizon = H) =>
+      convertActions(e, actions, home(e), {
+        stampSec: 0,
+        dt: 0.05,
+        horizon,
+        space: "ee_pose",
+        gripper: "width",
+      });
+
+    for (const name of ["xarm6", "panda"]) {
+      it(`${name}: the chunk's TCP follows the rows to a tenth of a millimetre, the joints stay on the path`, () => {
+        const e = EMBODIMENTS.find((x) => x.name === name)!;
+        const k = e.joints.length;
+        const qs = path(e);
+        const r = convert(e, rows(e, qs));
+        expect(r.ok).toBe(true);
+        if (!r.ok) return;
+        for (let i = 0; i < H; i++) {
+          const q = r.value.positions.subarray(i * k, (i + 1) * k);
+          const got = pose9(forwardKinematics(e, q));
+          const want = pose9(forwardKinematics(e, qs[i]!));
+          for (let c = 0; c < 3; c++) expect(Math.abs(got[c]! - want[c]!)).toBeLessThan(2.5e-4);
+          // seeded from the previous row: no jump to another posture (the redundant Panda included)
+          for (let j = 0; j < k; j++) expect(Math.abs(q[j]! - qs[i]![j]!)).toBeLessThan(0.05);
+        }
+        expect(r.value.gripper[0]).toBeCloseTo(gripperJointPosition(e, 0.05, "width"), 12);
+      });
+    }
+
+    it("orthonormalizes rotation columns that are slightly off, as a model's output is", () => {
+      const a = rows(xarm6, path(xarm6));
+      for (let k = 0; k < H; k++) {
+        a[k * 10 + 3]! *= 1.03;
+        a[k * 10 + 7]! += 0.02;
+      }
+      const r = convert(xarm6, a);
+      expect(r.ok).toBe(true);
+      const p = unwrap(poseFrom9(a, 0));
+      const R = p.rotation;
+      for (let i = 0; i < 3; i++)
+        for (let j = 0; j < 3; j++) {
+          let d = 0;
+          for (let c = 0; c < 3; c++) d += R[3 * c + i]! * R[3 * c + j]!;
+          expect(d).toBeCloseTo(i === j ? 1 : 0, 12);
+        }
+    });
+
+    it("fails the chunk (E_IK) on a row out of reach or a degenerate rotation, never a jump", () => {
+      const far = rows(xarm6, path(xarm6));
+      far[3 * 10] = 2.5; // row 3 two metres away
+      const r = convert(xarm6, far);
+      expect(r.ok || r.error.code).toBe("E_IK");
+      expect(r.ok || r.error.message).toMatch(/^E_IK: row 3: xarm6: no solution/);
+      const flat = rows(xarm6, path(xarm6));
+      flat.fill(0, 3, 9); // row 0 without a rotation
+      const z = convert(xarm6, flat);
+      expect(z.ok || z.error.message).toMatch(/^E_IK: row 0: TCP rotation.s first column is zero/);
+      const short = convert(xarm6, new Float64Array(H * (m + 1)));
+      expect(short.ok || short.error.code).toBe("E_CHUNK_SHAPE");
+    });
   });
 });

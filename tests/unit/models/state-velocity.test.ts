@@ -10,8 +10,9 @@ import { BlmModel } from "../../../models/runtime/model.ts";
 import {
   addStateVelocity,
   editManifest,
-  f32,
-  loadFixture,
+  CPU_SESSION,
+  fixtureIntent,
+  XARM6_STATE,
   maxAbsDiff,
   memoryLogger,
   MODEL_DIR,
@@ -19,11 +20,9 @@ import {
   type RawManifest,
 } from "./support.ts";
 
-const cpu = { execution_provider: "cpu", threading: "inline" } as const;
+const cpu = CPU_SESSION;
 const quiet = () => memoryLogger().log;
-const fx = loadFixture();
-const intent = () => ({ tokens: f32(fx.encode.intent!), count: 8, dim: 64 });
-const XARM6_STATE = Float32Array.from([0.1, -0.2, 0.3, 0, 0.5, -0.1, 0.04]);
+const intent = fixtureIntent;
 
 describe("a model whose state carries the joint velocities", () => {
   let dir: string;
@@ -102,7 +101,7 @@ describe("a bad velocity map fails at load with E_MODEL_CORRUPT", () => {
     [
       "no slot shared with a position",
       (m) => (m.embodiments.panda.state.velocity.indices[0] = m.embodiments.panda.state.indices[3]),
-      /overlap the position indices/,
+      /overlap the position or TCP indices/,
     ],
     [
       "inside state_dim",

@@ -86,3 +86,38 @@ export function addStateVelocity(m: RawManifest, embodiment: string, scale = 0.5
     scale: Array.from({ length: n }, () => scale),
   };
 }
+
+/**
+ * Makes `embodiment` an ee_pose model (what `stage2 train --action-space ee_pose` exports): action
+ * rows are the TCP pose at padded slots 16..24 and the jaw at its usual slot, and the state carries
+ * the measured TCP pose at the same slots; `lo`/`hi` are the pose statistics (the box every
+ * sampled pose lies in).
+ */
+export function makeEePose(
+  m: RawManifest,
+  embodiment: string,
+  lo = [-0.8, -0.5, -0.1, -1.05, -1.05, -1.05, -1.05, -1.05, -1.05],
+  hi = [0.2, 0.5, 0.6, 1.05, 1.05, 1.05, 1.05, 1.05, 1.05],
+): void {
+  const e = m.embodiments[embodiment];
+  const slots = Array.from({ length: 9 }, (_, i) => 16 + i);
+  const jaw = e.action.indices.length - 1;
+  const norm = e.action.normalization;
+  e.action_space = "ee_pose";
+  e.state.tcp = { indices: slots, normalization: { mode: "min_max", min: lo, max: hi } };
+  e.action = {
+    indices: [...slots, e.action.indices[jaw]],
+    normalization: { mode: "min_max", min: [...lo, norm.min[jaw]], max: [...hi, norm.max[jaw]] },
+  };
+}
+
+/** Inline CPU sessions: what the unit tests load models with. */
+export const CPU_SESSION = { execution_provider: "cpu", threading: "inline" } as const;
+
+/** The test model's recorded intent (fixture), as the sampler takes it. */
+export function fixtureIntent(): { tokens: Float32Array; count: number; dim: number } {
+  return { tokens: f32(loadFixture().encode.intent!), count: 8, dim: 64 };
+}
+
+/** An xArm6 state (six joints, then a 4 cm jaw) inside the test model's statistics. */
+export const XARM6_STATE = Float32Array.from([0.1, -0.2, 0.3, 0, 0.5, -0.1, 0.04]);
