@@ -13,8 +13,10 @@
  * - ee_pose:        [x, y, z, r00, r10, r20, r01, r11, r21, gripper]; the TCP pose in the
  *                   world frame (position, then the rotation's first two columns, made
  *                   orthonormal here), solved by IK seeded with the previous row's joints (the
- *                   first with `anchor`), with no restarts: a row the arm cannot reach near
- *                   its posture fails the chunk instead of jumping to another configuration.
+ *                   first with `anchor`), with no restarts and no pull of a redundant arm's
+ *                   posture towards mid-range: a row the arm cannot reach near its posture
+ *                   fails the chunk instead of jumping to another configuration, and the
+ *                   elbow stays where the arm has it.
  * The gripper value is a jaw width (m), an open/close command (≥ threshold opens), or the
  * gripper joint position, mapped through the definition's width_at_lower/width_at_upper.
  */
@@ -57,6 +59,7 @@ export function actionWidth(emb: Embodiment, space: ActionSpace): number {
 export const EE_POSE_SLACK = { position: 0.005, orientation: 0.05 } as const;
 const EE_POSE_IK = {
   restarts: 0,
+  centering: 0,
   maxIterations: 60,
   positionTolerance: 2e-4,
   orientationTolerance: 2e-3,

@@ -16,6 +16,12 @@ export interface IkOptions {
   damping?: number;
   /** Attempts from perturbed seeds after the first one fails. */
   restarts?: number;
+  /**
+   * Gain of the pull towards mid-range in the null space of redundant arms. 0 keeps the posture
+   * the seed has: a caller that solves a path point by point from the previous solution (a chunk
+   * of poses) would otherwise drift the elbow a little at every step.
+   */
+  centering?: number;
 }
 
 const DEFAULTS = {
@@ -24,12 +30,11 @@ const DEFAULTS = {
   orientationTolerance: 1e-4,
   damping: 0.05,
   restarts: 30,
+  centering: 0.05,
 } as const;
 
 /** Largest single joint step; keeps a step taken near a singularity from flinging the arm. */
 const MAX_STEP = 0.4;
-/** Gain of the joint-centring term projected into the Jacobian's null space (redundant arms). */
-const CENTERING_GAIN = 0.05;
 
 /**
  * Damped least squares (Levenberg–Marquardt) on the geometric Jacobian of the TCP. Joints
@@ -156,7 +161,7 @@ function iterate(emb: Embodiment, ws: Workspace, o: Required<IkOptions>): boolea
     if (stalled >= 8) break;
     ws.qPrev.set(ws.q);
     jacobian(ws, n);
-    step(emb, ws, n, lambda);
+    step(emb, ws, n, lambda, o.centering);
     for (let i = 0; i < n; i++) {
       const { lower, upper } = emb.joints[i]!.position;
       ws.q[i] = Math.min(upper, Math.max(lower, ws.q[i]! + ws.dq[i]!));
@@ -247,7 +252,7 @@ function jacobian(ws: Workspace, n: number): void {
 }
 
 /** dq = Jᵀ(JJᵀ + λ²I)⁻¹ e, plus the null-space joint-centring term for redundant arms. */
-function step(emb: Embodiment, ws: Workspace, n: number, lambda: number): void {
+function step(emb: Embodiment, ws: Workspace, n: number, lambda: number, centering: number): void {
   const { J, A, y, dq, g } = ws;
   for (let r = 0; r < 6; r++) {
     for (let c = r; c < 6; c++) {
@@ -265,12 +270,12 @@ function step(emb: Embodiment, ws: Workspace, n: number, lambda: number): void {
     for (let r = 0; r < 6; r++) s += J[r * n + k]! * y[r]!;
     dq[k] = s;
   }
-  if (n > 6) {
+  if (n > 6 && centering > 0) {
     // g pulls each joint towards mid-range; (I − J⁺J)g removes the part that would move the TCP.
     for (let k = 0; k < n; k++) {
       const { lower, upper } = emb.joints[k]!.position;
       const range = upper - lower;
-      g[k] = ((-CENTERING_GAIN * (ws.q[k]! - (lower + upper) / 2)) / (range * range)) * 4;
+      g[k] = ((-centering * (ws.q[k]! - (lower + upper) / 2)) / (range * range)) * 4;
     }
     for (let r = 0; r < 6; r++) {
       let s = 0;

@@ -141,6 +141,31 @@ describe("action-space conversion", () => {
       });
     }
 
+    it("keeps a redundant arm's posture: out and back along a line, the Panda returns to its joints", () => {
+      const panda = EMBODIMENTS.find((e) => e.name === "panda")!;
+      // a posture far from mid-range (joint 6 near its upper end), where a pull to the middle shows
+      const q0 = Float64Array.from([0.3, 0.6, -0.4, -2.2, 0.3, 3.2, 1.2]);
+      const start = forwardKinematics(panda, q0);
+      const poses = new Float64Array(16 * 10);
+      for (let k = 0; k < 16; k++) {
+        const p = { position: Float64Array.from(start.position), rotation: start.rotation };
+        p.position[0]! += 0.06 * Math.sin((Math.PI * (k + 1)) / 16); // 6 cm out, back at row 15
+        poses.set(pose9(p), k * 10);
+        poses[k * 10 + 9] = 0.05;
+      }
+      const r = convertActions(panda, poses, q0, {
+        stampSec: 0,
+        dt: 0.05,
+        horizon: 16,
+        space: "ee_pose",
+        gripper: "width",
+      });
+      expect(r.ok).toBe(true);
+      if (!r.ok) return;
+      const last = r.value.positions.subarray(15 * 7, 16 * 7);
+      for (let j = 0; j < 7; j++) expect(Math.abs(last[j]! - q0[j]!)).toBeLessThan(0.01);
+    });
+
     it("orthonormalizes rotation columns that are slightly off, as a model's output is", () => {
       const a = rows(xarm6, path(xarm6));
       for (let k = 0; k < H; k++) {
