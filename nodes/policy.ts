@@ -195,7 +195,7 @@ export class Policy implements StatusSource {
       }
       if (this.intent !== intent) return; // preempted while sampling
       const a = r.value;
-      const c = this.converter.convert(a.positions, obs.value.stampSec, a.dt, a.horizon);
+      const c = this.converter.convert(a.positions, obs.value.stampSec, a.dt, a.horizon, joints.q);
       if (!c.ok) {
         this.fail(c.error.code, stripCode(c.error));
         return;

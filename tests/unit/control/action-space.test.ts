@@ -166,6 +166,35 @@ describe("action-space conversion", () => {
       for (let j = 0; j < 7; j++) expect(Math.abs(last[j]! - q0[j]!)).toBeLessThan(0.01);
     });
 
+    it("solves each chunk from the measured joints, not from a chunk that never ran", () => {
+      const panda = EMBODIMENTS.find((e) => e.name === "panda")!;
+      const conv = new ActionConverter(panda, { space: "ee_pose", gripper: "width" });
+      conv.reset(home(panda));
+      const hold = (q: ArrayLike<number>) => {
+        const rows = new Float64Array(4 * 10);
+        for (let k = 0; k < 4; k++) rows.set([...pose9(forwardKinematics(panda, q)), 0.05], k * 10);
+        return rows;
+      };
+      // a chunk converted (and, say, rejected by the controller) at another elbow posture
+      const phantom = Float64Array.from(home(panda), (q, j) => (j === 2 ? q + 0.6 : q));
+      expect(conv.convert(hold(phantom), 1, 0.05, 4).ok).toBe(true);
+      // the arm is still at home: the next chunk, holding its TCP, keeps home's joints
+      const next = conv.convert(hold(home(panda)), 1.1, 0.05, 4, home(panda));
+      expect(next.ok).toBe(true);
+      if (!next.ok) return;
+      for (let j = 0; j < 7; j++)
+        expect(Math.abs(next.value.positions[3 * 7 + j]! - panda.home[j]!)).toBeLessThan(1e-6);
+      // seeded from the phantom instead, the solution keeps part of its elbow
+      expect(conv.convert(hold(phantom), 1.2, 0.05, 4).ok).toBe(true);
+      const seededFromPhantom = conv.convert(hold(home(panda)), 1.3, 0.05, 4);
+      expect(seededFromPhantom.ok).toBe(true);
+      if (!seededFromPhantom.ok) return;
+      const off = Math.max(
+        ...panda.home.map((q, j) => Math.abs(seededFromPhantom.value.positions[3 * 7 + j]! - q)),
+      );
+      expect(off).toBeGreaterThan(0.02);
+    });
+
     it("orthonormalizes rotation columns that are slightly off, as a model's output is", () => {
       const a = rows(xarm6, path(xarm6));
       for (let k = 0; k < H; k++) {
