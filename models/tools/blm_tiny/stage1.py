@@ -47,6 +47,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from blm_tiny import backbone as B  # noqa: E402
+from blm_tools.modules import pooled_positions  # noqa: E402,F401  (stage2 and tests use it from here too)
 from blm_tiny import qa as Q  # noqa: E402
 
 OUT = Q.REPO / "out" / "train" / "stage1"
@@ -168,16 +169,6 @@ class AuxHeads(torch.nn.Module):
     def locate_objects(self, h_img: torch.Tensor) -> torch.Tensor:
         """[rows, image tokens, D] -> [rows, classes, 3]: each class's position, pooled from the tokens."""
         return pooled_positions(self.locate_query, self.locate, h_img)
-
-
-def pooled_positions(query: torch.nn.Linear, project: torch.nn.Linear, h: torch.Tensor) -> torch.Tensor:
-    """[rows, tokens, D] -> [rows, classes, 3]: per class, attention pooling over the tokens (``query``
-    gives each class's logit on each token), then that class's position (``project``: D -> 3 x classes)."""
-    c = query.out_features
-    w = torch.softmax(query(h), dim=1)  # [R, T, C]
-    pooled = torch.einsum("rtc,rtd->rcd", w, h)
-    out = project(pooled).view(h.shape[0], c, c, 3)
-    return torch.diagonal(out, dim1=1, dim2=2).permute(0, 2, 1)  # class c's own outputs
 
 
 # The locate head's targets: metres from the arm's spawn frame centre, over this many metres of

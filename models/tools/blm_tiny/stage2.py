@@ -56,14 +56,15 @@ CONTACT_Z = 0.05  # m: once the TCP has been this low, the expert may have moved
 
 
 def blm_tiny_config(d_backbone: int, state_skip: str = "learned", offset_scale: bool = False,
-                    state_motion: bool = False, action_space: str = "absolute_joint") -> ModelConfig:
+                    state_motion: bool = False, action_space: str = "absolute_joint",
+                    object_offsets: bool = False) -> ModelConfig:
     """The policy side of blm-tiny; the backbone entry only carries the Qwen hidden size."""
     return ModelConfig(
         backbone=BackboneConfig(d=d_backbone),
         bridge=BridgeConfig(n_intent=16, d_latent=96, d_intent=96, n_heads=4, ffn=192, n_layers=2),
         head=HeadConfig(d_model=96, n_heads=4, ffn=192, n_layers=3, enc_hidden=96, prediction="sample",
                         state_skip=state_skip, offset_scale=offset_scale, state_motion=state_motion,
-                        action_space=action_space),
+                        action_space=action_space, object_offsets=object_offsets),
     )
 
 
@@ -311,6 +312,8 @@ class Policy(torch.nn.Module):
             self.locate = torch.nn.Linear(d, 3 * c)
 
     def locate_objects(self, intent: torch.Tensor) -> torch.Tensor:
+        if self.head.cfg.object_offsets:  # the head's own locate layers, exported with it
+            return self.head.objects(intent)
         from .stage1 import pooled_positions
 
         return pooled_positions(self.locate_query, self.locate, intent)
@@ -329,7 +332,8 @@ def load_policy(ck: dict) -> tuple[Policy, ModelConfig]:
 def _load_weights(policy: Policy, ck: dict) -> None:
     missing, unexpected = policy.load_state_dict(ck["policy"], strict=False)
     # a checkpoint from before the offset scale has none: train() sets it from the data
-    if unexpected or any(not (k.startswith("locate") or k == "head.offset_scale") for k in missing):
+    if unexpected or any(not (k.startswith(("locate", "head.locate")) or k in ("head.offset_scale", "head.object_frame"))
+                         for k in missing):
         raise ValueError(f"checkpoint does not match the policy: missing {missing}, unexpected {unexpected}")
 
 
@@ -461,7 +465,8 @@ def split(demos: Demos) -> tuple[np.ndarray, np.ndarray]:
 def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: int, resume: bool,
           threads: int, ckpt_every: int = 250, locate_weight: float = LOCATE_WEIGHT,
           init: Path | None = None, state_skip: str = "learned", state_noise: float = STATE_NOISE,
-          offset_scale: bool = False, state_motion: bool = False, action_space: str = "absolute_joint") -> dict:
+          offset_scale: bool = False, state_motion: bool = False, action_space: str = "absolute_joint",
+          object_offsets: bool = False) -> dict:
     """``init``: start from another run's checkpoint (its weights and statistics, widened to cover
     this cache's data; a fresh optimizer and schedule over ``steps``), e.g. to go on with more
     demonstrations. With ``state_skip="identity"`` the checkpoint's state -> action map is reset to
@@ -471,7 +476,9 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
     torch.set_num_threads(threads)
     demos = Demos(sorted(cache.glob("*/*/seed_*.npz")))
     train_rows, val_rows = split(demos)
-    cfg = blm_tiny_config(demos.d, state_skip, offset_scale, state_motion, action_space)
+    if object_offsets and locate_weight <= 0:
+        raise ValueError("object offsets are read by the locate head: train it (--locate-weight > 0)")
+    cfg = blm_tiny_config(demos.d, state_skip, offset_scale, state_motion, action_space, object_offsets)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
     torch.manual_seed(seed)
@@ -498,6 +505,9 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         tcp_ranges = ck.get("tcp_ranges")
         print(f"resumed at step {step}", flush=True)
     batcher = Batcher(demos, ranges, cfg, state_noise, tcp_ranges)
+    if object_offsets:
+        with torch.no_grad():
+            policy.head.object_frame.copy_(object_frame(tcp_ranges))
     if scale_from_data and step == 0:
         # a stream no training step draws from (those are [seed, step])
         scale = fit_offset_scale(policy.head, batcher, demos.index[train_rows], np.random.default_rng([seed, 2**32 - 1]))
@@ -533,7 +543,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
             _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed, demos.layer_k, tcp_ranges)
     report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "locate_weight": locate_weight,
               "state_skip": state_skip, "state_noise": state_noise, "offset_scale": offset_scale,
-              "state_motion": state_motion, "action_space": action_space,
+              "state_motion": state_motion, "action_space": action_space, "object_offsets": object_offsets,
               "init": str(init) if init else None,
               "episodes": len(demos.eps),
               "pairs": [list(k) for k in demos.pairs], "train_samples": int(len(train_rows)),
@@ -567,6 +577,22 @@ def fit_offset_scale(head, batcher: Batcher, rows: np.ndarray, rng: np.random.Ge
         rms = (sq / len(pick)).sqrt().clamp(floor, 1.0)
         scale[int(e)][:, used] = rms[:, used]
     return scale
+
+
+def object_frame(tcp_ranges: dict) -> torch.Tensor:
+    """[n_embodiments, 2, 3]: per arm, the scale and shift from the locate head's units (stage1:
+    metres from the spawn frame's centre over loc_unit) to the TCP position's normalized units."""
+    from blm_sim.scene import spawn_frame_for
+
+    from .stage1 import loc_unit
+
+    frame = torch.zeros(len(ARMS), 2, 3)
+    for arm in ARMS:
+        lo, hi = np.array(tcp_ranges[arm.name][0][:3]), np.array(tcp_ranges[arm.name][1][:3])
+        centre = np.array([spawn_frame_for(arm.name).center_x, 0.0, 0.0])
+        frame[arm.model_id, 0] = torch.from_numpy(2.0 * loc_unit(arm.name) / (hi - lo))
+        frame[arm.model_id, 1] = torch.from_numpy(2.0 * (centre - lo) / (hi - lo) - 1.0)
+    return frame
 
 
 def union_ranges(a: dict, b: dict) -> dict:
@@ -706,6 +732,9 @@ def main(argv: list[str] | None = None) -> int:
                         "state map the target chunk stays the demonstration's, so the head learns to steer back")
     t.add_argument("--locate-weight", type=float, default=LOCATE_WEIGHT,
                    help="the intent's training-only locate loss (0: off)")
+    t.add_argument("--object-offsets", action="store_true",
+                   help="ee_pose: feed the head each object's offset from the TCP, placed by its locate layers "
+                        "(HeadConfig.object_offsets; needs --locate-weight > 0)")
     t.add_argument("--action-space", choices=["absolute_joint", "ee_pose"], default="absolute_joint",
                    help="what an action row is: the joints, or the TCP pose the runtime's IK reaches (HeadConfig.action_space)")
     e = sub.add_parser("export")
@@ -751,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
     elif a.cmd == "train":
         train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads, locate_weight=a.locate_weight,
               init=a.init, state_skip=a.state_skip, state_noise=a.state_noise, offset_scale=a.offset_scale,
-              state_motion=a.state_motion, action_space=a.action_space)
+              state_motion=a.state_motion, action_space=a.action_space, object_offsets=a.object_offsets)
     else:
         m = export(a.ckpt, a.backbone, a.out, a.layer_k)
         print(f"exported {a.out}: {sorted(m['graphs'])} + backbone {m['backbone']['kind']}")

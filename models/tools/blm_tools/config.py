@@ -85,6 +85,13 @@ class HeadConfig:
     # is then the object's place plus a constant, which the intent carries, instead of each arm's
     # inverse kinematics of it; the runtime solves the IK (manifest action_space "ee_pose").
     action_space: str = "absolute_joint"
+    # With action_space = "ee_pose": the head reads where each object class is from the intent
+    # (attention pooling per class, trained by the locate loss) and feeds the state encoder each
+    # object's offset from the TCP (normalized TCP position units) at padded state slots
+    # OBJECT_SLOT.., so a grasp target is a difference the head can copy rather than a place it has
+    # to work out. Computed inside the denoiser graph: the runtime's contract does not change.
+    object_offsets: bool = False
+    n_objects: int = 10  # object classes the locate head places (blm_tiny.qa.SEG_CLASSES)
 
 
 @dataclass

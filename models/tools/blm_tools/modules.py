@@ -228,6 +228,23 @@ class DiTBlock(nn.Module):
         return x + g3[:, None, :] * self.mlp(modulate(self.ln3(x), s3, c3))
 
 
+def pooled_positions(query: nn.Linear, project: nn.Linear, h: torch.Tensor) -> torch.Tensor:
+    """[rows, tokens, D] -> [rows, classes, 3]: per class, attention pooling over the tokens (``query``
+    gives each class's logit on each token), then that class's position (``project``: D -> 3 x classes)."""
+    c = query.out_features
+    w = torch.softmax(query(h), dim=1)  # [R, T, C]
+    pooled = torch.einsum("rtc,rtd->rcd", w, h)
+    out = project(pooled).view(h.shape[0], c, c, 3)
+    return torch.diagonal(out, dim1=1, dim2=2).permute(0, 2, 1)  # class c's own outputs
+
+
+# First padded state slot of the object offsets (HeadConfig.object_offsets): 3 per class, above every
+# slot an action maps (the identity state -> action map covers slots below action_dim).
+OBJECT_SLOT = 32
+# The first padded slot of the TCP position in an ee_pose model's state (blm_tools.embodiments.TCP_SLOT).
+_TCP_SLOT = 16
+
+
 class PolicyHead(nn.Module):
     """Flow-matching DiT action head. `forward` is the one-step denoiser that is exported.
 
@@ -266,6 +283,18 @@ class PolicyHead(nn.Module):
                 raise ValueError(f"state_skip must be 'learned' or 'identity', got {cfg.state_skip!r}")
         elif cfg.prediction != "velocity":
             raise ValueError(f"prediction must be 'velocity' or 'sample', got {cfg.prediction!r}")
+        if cfg.object_offsets:
+            if cfg.action_space != "ee_pose":
+                raise ValueError("object_offsets needs action_space = 'ee_pose' (offsets from the TCP in the state)")
+            if OBJECT_SLOT + 3 * cfg.n_objects > cfg.state_dim or OBJECT_SLOT < cfg.action_dim:
+                raise ValueError(f"object offsets need state slots {OBJECT_SLOT}..{OBJECT_SLOT + 3 * cfg.n_objects} "
+                                 f"above action_dim {cfg.action_dim} and inside state_dim {cfg.state_dim}")
+            self.locate_query = nn.Linear(d_intent, cfg.n_objects)
+            self.locate = nn.Linear(d_intent, 3 * cfg.n_objects)
+            # per embodiment, locate units -> normalized TCP position units: x * frame[0] + frame[1]
+            self.object_frame = nn.Parameter(torch.stack([torch.ones(cfg.n_embodiments, 3),
+                                                          torch.zeros(cfg.n_embodiments, 3)], dim=1),
+                                             requires_grad=False)
         if cfg.offset_scale:
             if cfg.prediction != "sample":
                 raise ValueError("offset_scale needs prediction = 'sample' (it scales the offset from the state)")
@@ -295,6 +324,19 @@ class PolicyHead(nn.Module):
             self.action_decoder.l2.weight.mul_(ratio[:, None, :])
             self.action_decoder.l2.bias.mul_(ratio)
 
+    def objects(self, intent: torch.Tensor) -> torch.Tensor:
+        """[B, n_objects, 3]: where the intent places each object class, in locate units."""
+        return pooled_positions(self.locate_query, self.locate, intent)
+
+    def with_object_offsets(self, state: torch.Tensor, embodiment_id: torch.Tensor, intent: torch.Tensor) -> torch.Tensor:
+        """The state with each object's offset from the TCP at slots OBJECT_SLOT..; the places are
+        detached, so the policy loss does not bend what the locate loss teaches."""
+        frame = self.object_frame[embodiment_id]  # [B, 2, 3]
+        places = self.objects(intent).detach() * frame[:, None, 0] + frame[:, None, 1]
+        offsets = (places - state[:, None, _TCP_SLOT : _TCP_SLOT + 3]).flatten(1)
+        end = OBJECT_SLOT + offsets.shape[1]
+        return torch.cat([state[:, :OBJECT_SLOT], offsets, state[:, end:]], dim=1)
+
     def trunk(
         self,
         noisy_actions: torch.Tensor,
@@ -304,6 +346,8 @@ class PolicyHead(nn.Module):
         intent: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         temb = self.time_mlp(sinusoidal(flow_time * self.cfg.time_scale, self.cfg.d_model))
+        if self.cfg.object_offsets:
+            state = self.with_object_offsets(state, embodiment_id, intent)
         s = self.state_encoder(state[:, None, :], embodiment_id)
         if self.cfg.prediction == "sample":
             noisy_actions = noisy_actions * flow_time[:, None, None]

@@ -261,8 +261,8 @@ def _use_small_policy(monkeypatch) -> None:
     small = stage2.blm_tiny_config
 
     def tiny(d: int, state_skip: str = "learned", offset_scale: bool = False, state_motion: bool = False,
-             action_space: str = "absolute_joint"):
-        cfg = small(d, state_skip, offset_scale, state_motion, action_space)
+             action_space: str = "absolute_joint", object_offsets: bool = False):
+        cfg = small(d, state_skip, offset_scale, state_motion, action_space, object_offsets)
         cfg.head.n_layers, cfg.head.d_model, cfg.head.ffn, cfg.head.enc_hidden = 1, 32, 64, 32
         cfg.bridge.d_latent, cfg.bridge.d_intent, cfg.bridge.ffn, cfg.bridge.n_intent = 32, 32, 64, 4
         return cfg
@@ -525,3 +525,45 @@ def test_ee_pose_targets_are_the_tcp_poses_of_the_chunks_beside_the_state_tcp_an
     ck = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)
     assert report["action_space"] == "ee_pose" and ck["config"]["head"]["action_space"] == "ee_pose"
     assert ck["tcp_ranges"] == tcp_ranges
+
+
+def test_object_offsets_are_the_located_places_less_the_tcp_in_free_state_slots(tmp_path, monkeypatch):
+    """--object-offsets: the head places each object class from the intent (its own locate layers,
+    exported with it), maps the place from locate units to the TCP position's normalized units
+    (object_frame: the spawn frame's centre and scale, the TCP statistics), and feeds the state
+    encoder place - TCP at slots 32..61, leaving every other slot as it was; training needs the locate
+    loss, and the frame is set from the run's TCP statistics."""
+    from blm_sim.scene import spawn_frame_for
+
+    from blm_tiny.stage1 import loc_unit
+
+    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+    _use_small_policy(monkeypatch)
+    with pytest.raises(ValueError, match="locate-weight"):
+        stage2.train(tmp_path / "cache", tmp_path / "bad", steps=2, batch_size=8, lr=1e-3, seed=0, resume=False,
+                     threads=1, action_space="ee_pose", object_offsets=True)
+    with pytest.raises(ValueError, match="needs action_space = 'ee_pose'"):
+        stage2.Policy(stage2.blm_tiny_config(16, object_offsets=True))
+    stage2.train(tmp_path / "cache", tmp_path / "run", steps=5, batch_size=8, lr=1e-3, seed=0, resume=False,
+                 threads=1, state_skip="identity", action_space="ee_pose", object_offsets=True, locate_weight=0.1)
+    ck = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)
+    policy, cfg = stage2.load_policy(ck)
+    head = policy.head
+    arm = ARMS[1]  # xarm6
+    lo, hi = np.array(ck["tcp_ranges"][arm.name][0][:3]), np.array(ck["tcp_ranges"][arm.name][1][:3])
+    with torch.no_grad():
+        frame = head.object_frame[arm.model_id].numpy()
+        place = np.array([1.5, -2.0, 0.5])  # locate units
+        metres = place * loc_unit(arm.name) + np.array([spawn_frame_for(arm.name).center_x, 0.0, 0.0])
+        np.testing.assert_allclose(place * frame[0] + frame[1], 2 * (metres - lo) / (hi - lo) - 1, atol=1e-5)
+        # every class placed at `place`: zero weights, the place as the bias
+        head.locate.weight.zero_()
+        head.locate.bias.copy_(torch.from_numpy(np.tile(place, cfg.head.n_objects)).float())
+        state = torch.rand(2, cfg.head.state_dim) * 2 - 1
+        intent = torch.randn(2, cfg.bridge.n_intent, cfg.bridge.d_intent)
+        out = head.with_object_offsets(state, torch.tensor([arm.model_id] * 2), intent).numpy()
+    want = (place * frame[0] + frame[1])[None, :] - state[:, 16:19].numpy()
+    for c in range(cfg.head.n_objects):
+        np.testing.assert_allclose(out[:, 32 + 3 * c : 35 + 3 * c], want, atol=1e-5)
+    np.testing.assert_array_equal(out[:, :32], state[:, :32].numpy())
+    np.testing.assert_array_equal(out[:, 62:], state[:, 62:].numpy())

@@ -186,3 +186,25 @@ def test_setting_a_flat_offset_scale_keeps_the_chunks_and_a_velocity_head_refuse
     cfg.head.prediction = "velocity"
     with pytest.raises(ValueError, match="offset_scale"):
         Model(cfg)
+
+
+def test_object_offsets_are_computed_inside_the_exported_denoiser(tmp_path):
+    """object_offsets: the locate layers and the object frame are part of the denoiser graph, so
+    ONNX Runtime computes the same chunks from the same five inputs, and the located places move them."""
+    cfg = copy.deepcopy(TINY)
+    cfg.head.prediction, cfg.head.state_skip = "sample", "identity"
+    cfg.head.action_space, cfg.head.object_offsets = "ee_pose", True
+    torch.manual_seed(2)
+    model = Model(cfg).eval()
+    with torch.no_grad():
+        model.head.object_frame.copy_(torch.rand(cfg.head.n_embodiments, 2, 3) + 0.5)
+    args = example_inputs(cfg, batch=3)["denoiser"]
+    with torch.no_grad():
+        want = model.head(*args)
+        moved = copy.deepcopy(model.head)
+        moved.locate.bias.add_(1.0)
+        assert (moved(*args) - want).abs().max() > 1e-4
+    paths = export_graphs(model, tmp_path, names=("denoiser",))
+    sess = ort.InferenceSession(str(paths["denoiser"]), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {i.name: a.numpy() for i, a in zip(sess.get_inputs(), args)})[0]
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-4, rtol=1e-4)
