@@ -190,14 +190,14 @@ export class Policy implements StatusSource {
       if (this.disposed) return;
       const latencySec = (performance.now() - t0) / 1000;
       if (!r.ok) {
-        this.fail(r.error.code, stripCode(r.error));
+        this.noChunk(r.error.code, stripCode(r.error));
         return;
       }
       if (this.intent !== intent) return; // preempted while sampling
       const a = r.value;
       const c = this.converter.convert(a.positions, obs.value.stampSec, a.dt, a.horizon, joints.q);
       if (!c.ok) {
-        this.fail(c.error.code, stripCode(c.error));
+        this.noChunk(c.error.code, stripCode(c.error));
         return;
       }
       const chunk = c.value;
@@ -223,6 +223,12 @@ export class Policy implements StatusSource {
     } finally {
       this.busy = false;
     }
+  }
+
+  /** A chunk that could not be built: the agent's state says why until one is (not an older wait). */
+  private noChunk(code: ErrorCode, message: string): void {
+    this.problem = { code, message: `no chunk: ${message}` };
+    this.fail(code, message);
   }
 
   private fail(code: ErrorCode, message: string): void {

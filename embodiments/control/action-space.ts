@@ -59,9 +59,20 @@ export function actionWidth(emb: Embodiment, space: ActionSpace): number {
  * row of the same chunk, 7-15 mm off, again and again while the arm held.
  */
 export const EE_POSE_SLACK = { position: 0.02, orientation: 0.2 } as const;
+/**
+ * ee_pose: the most any joint moves from one row to the next (rad; 2 rad/s at the 0.05 s row step,
+ * the first row from the measured joints). Near a wrist singularity a small turn of the hand asks
+ * for a large swing of the joints around it (xArm6 joints 4 and 6, 0.3-0.6 rad, rejected as jumps in
+ * the closed loop); bounded, the row gets the nearest pose within the step, inside EE_POSE_SLACK.
+ */
+export const EE_POSE_ROW_STEP = 0.1;
 const EE_POSE_IK = {
   restarts: 0,
   centering: 0,
+  maxDeviation: EE_POSE_ROW_STEP,
+  // 2 cm of position for 0.2 rad of orientation, as EE_POSE_SLACK: where a bounded step cannot
+  // meet both, the TCP keeps to its place first (a grasp or a push is won by position)
+  orientationWeight: EE_POSE_SLACK.position / EE_POSE_SLACK.orientation,
   maxIterations: 100,
   positionTolerance: 2e-4,
   orientationTolerance: 2e-3,

@@ -14,6 +14,7 @@ export {
   poseFrom9,
   pose9,
   EE_POSE_SLACK,
+  EE_POSE_ROW_STEP,
   type ConvertOptions,
   type GripperEncoding,
 } from "./action-space.ts";

@@ -22,6 +22,18 @@ export interface IkOptions {
    * of poses) would otherwise drift the elbow a little at every step.
    */
   centering?: number;
+  /**
+   * Largest distance (rad) of any joint from the seed: the solution stays within it (and within the
+   * limits). A caller that needs the next point of a motion, not any solution, bounds the step, and
+   * near a wrist singularity gets the nearest pose within reach of that step instead of a swing.
+   */
+  maxDeviation?: number;
+  /**
+   * m per rad: how much an orientation error counts against a position error in each step and in
+   * the cost. Only matters where both cannot be met (a bounded step, a limit): below 1 the solver
+   * gives up orientation first.
+   */
+  orientationWeight?: number;
 }
 
 const DEFAULTS = {
@@ -31,6 +43,8 @@ const DEFAULTS = {
   damping: 0.05,
   restarts: 30,
   centering: 0.05,
+  maxDeviation: Infinity,
+  orientationWeight: 1,
 } as const;
 
 /** Largest single joint step; keeps a step taken near a singularity from flinging the arm. */
@@ -59,6 +73,11 @@ export function solveIk(
 
   const ws = workspace(emb);
   transformFromPose(target, ws.target);
+  for (let i = 0; i < n; i++) {
+    const { lower, upper } = emb.joints[i]!.position;
+    ws.lo[i] = Math.max(lower, seed[i]! - o.maxDeviation);
+    ws.hi[i] = Math.min(upper, seed[i]! + o.maxDeviation);
+  }
   const rng = mulberry32(0x5eed);
   let bestPos = Infinity,
     bestRot = Infinity;
@@ -72,10 +91,10 @@ export function solveIk(
       // later ones sample the whole range to escape local minima and limit traps.
       if (attempt > 0 && attempt <= o.restarts / 2) v += (rng() - 0.5) * 0.6 * attempt;
       else if (attempt > 0) v = lower + rng() * (upper - lower);
-      ws.q[i] = Math.min(upper, Math.max(lower, v));
+      ws.q[i] = Math.min(ws.hi[i]!, Math.max(ws.lo[i]!, v));
     }
     const converged = iterate(emb, ws, o);
-    if (ws.posErr + ws.rotErr < bestPos + bestRot) {
+    if (ws.posErr + o.orientationWeight * ws.rotErr < bestPos + o.orientationWeight * bestRot) {
       bestPos = ws.posErr;
       bestRot = ws.rotErr;
       best.set(ws.q);
@@ -93,6 +112,9 @@ export function solveIk(
 interface Workspace {
   readonly chain: SerialChain;
   readonly q: Float64Array;
+  /** Bounds of this solve: the joint limits, narrowed to seed ± maxDeviation. */
+  readonly lo: Float64Array;
+  readonly hi: Float64Array;
   readonly qPrev: Float64Array;
   readonly dq: Float64Array;
   readonly frames: Transform[];
@@ -118,6 +140,8 @@ function workspace(emb: Embodiment): Workspace {
     ws = {
       chain: serialChain(emb),
       q: new Float64Array(n),
+      lo: new Float64Array(n),
+      hi: new Float64Array(n),
       qPrev: new Float64Array(n),
       dq: new Float64Array(n),
       frames: Array.from({ length: n }, () => new Float64Array(12)),
@@ -146,7 +170,7 @@ function iterate(emb: Embodiment, ws: Workspace, o: Required<IkOptions>): boolea
   let stalled = 0;
   for (let it = 0; it < o.maxIterations; it++) {
     evaluate(ws);
-    const cost = ws.posErr + ws.rotErr;
+    const cost = ws.posErr + o.orientationWeight * ws.rotErr;
     if (ws.posErr <= o.positionTolerance && ws.rotErr <= o.orientationTolerance) return true;
     if (cost > prevCost) {
       // Rejected step: back to the previous iterate with more damping.
@@ -161,18 +185,26 @@ function iterate(emb: Embodiment, ws: Workspace, o: Required<IkOptions>): boolea
     if (stalled >= 8) break;
     ws.qPrev.set(ws.q);
     jacobian(ws, n);
+    if (o.orientationWeight !== 1) weightOrientation(ws, n, o.orientationWeight);
     step(emb, ws, n, lambda, o.centering);
     for (let i = 0; i < n; i++) {
-      const { lower, upper } = emb.joints[i]!.position;
-      ws.q[i] = Math.min(upper, Math.max(lower, ws.q[i]! + ws.dq[i]!));
+      ws.q[i] = Math.min(ws.hi[i]!, Math.max(ws.lo[i]!, ws.q[i]! + ws.dq[i]!));
     }
   }
   evaluate(ws);
-  if (ws.posErr + ws.rotErr > prevCost) {
+  if (ws.posErr + o.orientationWeight * ws.rotErr > prevCost) {
     ws.q.set(ws.qPrev);
     evaluate(ws);
   }
   return ws.posErr <= o.positionTolerance && ws.rotErr <= o.orientationTolerance;
+}
+
+/** Scales the orientation rows of the Jacobian and the error, so a step trades them at that rate. */
+function weightOrientation(ws: Workspace, n: number, w: number): void {
+  for (let r = 3; r < 6; r++) {
+    ws.e[r] = ws.e[r]! * w;
+    for (let k = 0; k < n; k++) ws.J[r * n + k] = ws.J[r * n + k]! * w;
+  }
 }
 
 /** FK at ws.q and the pose error (target − current) into ws.e. */

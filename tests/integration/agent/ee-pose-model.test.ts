@@ -75,7 +75,8 @@ describe.sequential("panda with an ee_pose model", () => {
 
     it("fail each chunk with E_IK and the arm gets none", async () => {
       const { d, t } = await instructed();
-      await d.until((x) => x.errorCodes.includes("E_IK"), 30_000, t);
+      const s = await d.until((x) => x.lastState?.code === "E_IK", 30_000, t);
+      expect(s.lastState?.message).toMatch(/^no chunk: row 0: panda: no solution/);
       await d.sleep(1500);
       const after = await d.stats(t);
       expect(after.chunksSince).toBe(0);

@@ -4,8 +4,10 @@ import {
   convertActions,
   gripperJointPosition,
   gripperWidth,
+  EE_POSE_ROW_STEP,
   pose9,
   poseFrom9,
+  rotationFromVector,
 } from "../../../embodiments/control/index.ts";
 import { unwrap } from "../../../lib/errors.ts";
 import { forwardKinematics } from "../../../embodiments/kinematics/index.ts";
@@ -175,8 +177,9 @@ describe("action-space conversion", () => {
         for (let k = 0; k < 4; k++) rows.set([...pose9(forwardKinematics(panda, q)), 0.05], k * 10);
         return rows;
       };
-      // a chunk converted (and, say, rejected by the controller) at another elbow posture
-      const phantom = Float64Array.from(home(panda), (q, j) => (j === 2 ? q + 0.6 : q));
+      // a chunk converted (and, say, rejected by the controller) at another posture, 0.3 rad away
+      const phantom = Float64Array.from(home(panda), (q, j) => (j === 2 ? q + 0.3 : q));
+      conv.reset(phantom);
       expect(conv.convert(hold(phantom), 1, 0.05, 4).ok).toBe(true);
       // the arm is still at home: the next chunk, holding its TCP, keeps home's joints
       const next = conv.convert(hold(home(panda)), 1.1, 0.05, 4, home(panda));
@@ -184,15 +187,53 @@ describe("action-space conversion", () => {
       if (!next.ok) return;
       for (let j = 0; j < 7; j++)
         expect(Math.abs(next.value.positions[3 * 7 + j]! - panda.home[j]!)).toBeLessThan(1e-6);
-      // seeded from the phantom instead, the solution keeps part of its elbow
+      // seeded from the phantom instead, it cannot get there (E_IK) or keeps part of that posture
+      conv.reset(phantom);
       expect(conv.convert(hold(phantom), 1.2, 0.05, 4).ok).toBe(true);
-      const seededFromPhantom = conv.convert(hold(home(panda)), 1.3, 0.05, 4);
-      expect(seededFromPhantom.ok).toBe(true);
-      if (!seededFromPhantom.ok) return;
-      const off = Math.max(
-        ...panda.home.map((q, j) => Math.abs(seededFromPhantom.value.positions[3 * 7 + j]! - q)),
-      );
+      const fromPhantom = conv.convert(hold(home(panda)), 1.3, 0.05, 4);
+      const off = fromPhantom.ok
+        ? Math.max(
+            ...panda.home.map((q, j) => Math.abs(fromPhantom.value.positions[3 * 7 + j]! - q)),
+          )
+        : Infinity;
       expect(off).toBeGreaterThan(0.02);
+    });
+
+    it("moves no joint more than EE_POSE_ROW_STEP per row: at a singular wrist the hand lags, the wrist does not swing", () => {
+      const q0 = Float64Array.from(xarm6.home);
+      q0[4] = 0.01; // joints 4 and 6 nearly aligned
+      const start = forwardKinematics(xarm6, q0);
+      const rows = new Float64Array(H * 10);
+      for (let k = 0; k < H; k++) {
+        const turn = rotationFromVector(0, 0, (0.06 * (k + 1)) / H, new Float64Array(9));
+        const rotation = new Float64Array(9);
+        for (let r = 0; r < 3; r++)
+          for (let c = 0; c < 3; c++)
+            for (let i = 0; i < 3; i++)
+              rotation[3 * r + c] =
+                rotation[3 * r + c]! + turn[3 * r + i]! * start.rotation[3 * i + c]!;
+        rows.set([...pose9({ position: start.position, rotation }), 0.05], k * 10);
+      }
+      const r = convertActions(xarm6, rows, q0, {
+        stampSec: 0,
+        dt: 0.05,
+        horizon: H,
+        space: "ee_pose",
+        gripper: "width",
+      });
+      expect(r.ok).toBe(true);
+      if (!r.ok) return;
+      let prev: ArrayLike<number> = q0;
+      for (let k = 0; k < H; k++) {
+        const q = r.value.positions.subarray(k * m, (k + 1) * m);
+        for (let j = 0; j < m; j++)
+          expect(Math.abs(q[j]! - prev[j]!)).toBeLessThanOrEqual(EE_POSE_ROW_STEP + 1e-9);
+        const tcp = forwardKinematics(xarm6, q).position;
+        expect(Math.hypot(...[0, 1, 2].map((c) => tcp[c]! - start.position[c]!))).toBeLessThan(
+          0.002,
+        );
+        prev = q;
+      }
     });
 
     it("orthonormalizes rotation columns that are slightly off, as a model's output is", () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { rotationFromVector } from "../../../embodiments/control/index.ts";
 import { forwardKinematics, solveIk, type Pose } from "../../../embodiments/kinematics/index.ts";
 import { loadEmbodiment } from "../../../embodiments/registry.ts";
 import { EMBODIMENT_NAMES, type Embodiment } from "../../../embodiments/schema.ts";
@@ -98,5 +99,44 @@ describe("solveIk", () => {
     const emb = load("xarm7");
     const r = unwrap(solveIk(emb, forwardKinematics(emb, emb.home), emb.home));
     r.forEach((v, i) => expect(v).toBeCloseTo(emb.home[i]!, 9));
+  });
+});
+
+describe("a bounded step near a wrist singularity", () => {
+  // xArm6 with joint 5 near zero: joints 4 and 6 turn about nearly one axis, and a small turn of
+  // the hand about the lost axis asks them to swing in opposite directions
+  const xarm6 = load("xarm6");
+  const q0 = Float64Array.from(xarm6.home);
+  q0[4] = 0.01;
+  const start = forwardKinematics(xarm6, q0);
+  const turn = rotationFromVector(0, 0, 0.06, new Float64Array(9));
+  const rotation = new Float64Array(9);
+  for (let r = 0; r < 3; r++)
+    for (let c = 0; c < 3; c++)
+      for (let k = 0; k < 3; k++)
+        rotation[3 * r + c] = rotation[3 * r + c]! + turn[3 * r + k]! * start.rotation[3 * k + c]!;
+  const target: Pose = {
+    position: Float64Array.from(start.position, (x, i) => (i === 0 ? x + 0.005 : x)),
+    rotation,
+  };
+  const base = { restarts: 0, centering: 0, positionTolerance: 2e-4, orientationTolerance: 2e-3 };
+  const moved = (q: ArrayLike<number>) => Math.max(...q0.map((x, i) => Math.abs(q[i]! - x)));
+
+  it("unbounded, the solution swings the wrist", () => {
+    expect(moved(unwrap(solveIk(xarm6, target, q0, base)))).toBeGreaterThan(0.4);
+  });
+
+  it("bounded, every joint stays within maxDeviation of the seed and the TCP keeps its place", () => {
+    const r = solveIk(xarm6, target, q0, { ...base, maxDeviation: 0.1, orientationWeight: 0.1 });
+    expect(r.ok).toBe(false); // the turn cannot be met within the bound
+    if (r.ok) return;
+    const d = r.error.detail as { best: number[]; positionResidual: number };
+    expect(moved(d.best)).toBeLessThanOrEqual(0.1 + 1e-12);
+    expect(d.positionResidual).toBeLessThan(0.001);
+    // weighted equally, the bounded solve gives up position for orientation instead
+    const even = solveIk(xarm6, target, q0, { ...base, maxDeviation: 0.1 });
+    expect(
+      !even.ok && (even.error.detail as { positionResidual: number }).positionResidual,
+    ).toBeGreaterThan(0.005);
   });
 });
