@@ -682,6 +682,10 @@ def write_fixtures(model_dir: Path, ckpt_path: Path, backbone_dir: Path, demos: 
             velocity = ep.velocity_at(float(t)).astype(np.float32)
             if moving:
                 s[0, moving["indices"]] = torch.from_numpy(velocity * np.asarray(moving["scale"], np.float32))
+            tcp = ent["state"].get("tcp")
+            if tcp:  # an ee_pose model reads the measured joints' TCP pose, as the runtime feeds it
+                pose = tcp_pose9(arm.name, state[:-1].astype(np.float64)).astype(np.float32)
+                s[0, tcp["indices"]] = torch.from_numpy(normalize(pose, tcp["normalization"]))
             g = torch.Generator().manual_seed(1000 + len(cases))
             noise = torch.randn(1, cfg.head.horizon, cfg.head.action_dim, generator=g)
             x = euler_sample(policy.head, noise, s, torch.tensor([arm.model_id]), intent, steps)[0].numpy()

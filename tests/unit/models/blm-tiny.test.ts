@@ -1,10 +1,11 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { convertActions } from "../../../embodiments/control/action-space.ts";
+import { convertActions, pose9 } from "../../../embodiments/control/action-space.ts";
 import { CHUNK_REPAIR_DEFAULTS } from "../../../embodiments/control/executor.ts";
 import { jointLimits } from "../../../embodiments/control/limits.ts";
 import { checkChunk } from "../../../embodiments/control/safety.ts";
+import { forwardKinematics } from "../../../embodiments/kinematics/index.ts";
 import { loadEmbodiment } from "../../../embodiments/registry.ts";
 import { unwrap } from "../../../lib/errors.ts";
 import { DEFAULT_MODEL } from "../../../nodes/params.ts";
@@ -106,10 +107,12 @@ describe("blm-tiny, the default model", () => {
 
       const state = f32(c.state);
       const sampler = unwrap(model.createSampler(c.embodiment, { seed: 1 }));
+      const measured = Float64Array.from(state.subarray(0, n));
       const chunk = unwrap(
         await sampler.sample({
           state,
           velocity: c.velocity && f32(c.velocity),
+          tcp: sampler.codec.needsTcp ? pose9(forwardKinematics(e, measured)) : undefined,
           intent,
           steps: c.steps,
           noise: f32(c.noise),
@@ -120,18 +123,20 @@ describe("blm-tiny, the default model", () => {
         expect(Math.abs(chunk.positions[i]! - ref[i]!)).toBeLessThanOrEqual(CHUNK_TOL);
 
       const limits = jointLimits(e);
+      // joint space, as the policy node converts it (an ee_pose model's rows through the IK)
       const conv = unwrap(
-        convertActions(e, chunk.positions, state.subarray(0, n), {
+        convertActions(e, chunk.positions, measured, {
           stampSec: 100,
           dt: chunk.dt,
           horizon: chunk.horizon,
+          space: sampler.codec.model.action_space,
         }),
       );
       const r = checkChunk(conv, {
         emb: e,
         limits,
         maxHorizon: 64,
-        measured: Float64Array.from(state.subarray(0, n)),
+        measured,
         ...CHUNK_REPAIR_DEFAULTS,
         nowSec: 100,
         lastStampSec: -Infinity,
@@ -141,10 +146,10 @@ describe("blm-tiny, the default model", () => {
       });
       if (r.result.ok) quality.accepted++;
       else quality.rejected.push(`${c.embodiment}: ${r.result.code} ${r.result.message}`);
-      // the runtime clips normalized actions: every point is inside the statistics, so inside the limits
+      // the runtime clips normalized actions (joint models) and the IK clamps to the limits (ee_pose)
       for (let k = 0; k < chunk.horizon; k++)
         for (let j = 0; j < n; j++) {
-          const q = chunk.positions[k * (n + 1) + j]!;
+          const q = conv.positions[k * n + j]!;
           expect(q).toBeGreaterThanOrEqual(limits.lower[j]!);
           expect(q).toBeLessThanOrEqual(limits.upper[j]!);
         }
@@ -153,7 +158,7 @@ describe("blm-tiny, the default model", () => {
       const d = n + 1;
       for (let k = 0; k < chunk.horizon; k++)
         for (let j = 0; j < n; j++) {
-          quality.errModel += Math.abs(chunk.positions[k * d + j]! - expert[k * d + j]!);
+          quality.errModel += Math.abs(conv.positions[k * n + j]! - expert[k * d + j]!);
           quality.errHold += Math.abs(state[j]! - expert[k * d + j]!);
         }
     },
