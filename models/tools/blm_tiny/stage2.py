@@ -148,6 +148,9 @@ class Demos:
             key = (e["embodiment"], e["task"])
             pairs[key] = pairs.get(key, 0) + len(e["states"])
         self.pairs = sorted(pairs)
+        self.episodes_of: dict[tuple[str, str], list[int]] = {}
+        for i, e in enumerate(self.eps):
+            self.episodes_of.setdefault((e["embodiment"], e["task"]), []).append(i)
         self.index = np.array([(i, j) for i, e in enumerate(self.eps) for j in range(len(e["states"]))])
         w = np.array([1.0 / pairs[(self.eps[i]["embodiment"], self.eps[i]["task"])] for i, _ in self.index])
         self.p = w / w.sum()
@@ -214,8 +217,8 @@ class Batcher:
     """Normalized, padded tensors for a batch of (episode, sample) indices."""
 
     def __init__(self, demos: Demos, ranges: dict, cfg: ModelConfig, state_noise: float = STATE_NOISE,
-                 tcp_ranges: dict | None = None) -> None:
-        self.demos, self.cfg, self.state_noise = demos, cfg, state_noise
+                 tcp_ranges: dict | None = None, context_swap: float = 0.0) -> None:
+        self.demos, self.cfg, self.state_noise, self.context_swap = demos, cfg, state_noise, context_swap
         self.lo = {n: np.array(r[0]) for n, r in ranges.items()}
         self.hi = {n: np.array(r[1]) for n, r in ranges.items()}
         self.ee = cfg.head.action_space == "ee_pose"
@@ -289,7 +292,29 @@ class Batcher:
         t = {k: torch.from_numpy(v) for k, v in dict(hidden=hidden, mask=mask, state=state, future=future,
                                                       actions=actions, s_used=s_used, a_used=a_used, emb=emb,
                                                       loc=loc, has_loc=has_loc).items()}
+        if stale and self.context_swap > 0:
+            t.update(self._swapped_context(eps, rng))
         return t
+
+    def _swapped_context(self, eps: list[dict], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """For a ``context_swap`` fraction of the rows, the features of a frame of another episode of
+        the same pair (``swap`` marks them): the head then sees another scene's intent beside this
+        scene's object offsets and can only place the chunk from the offsets."""
+        b = len(eps)
+        picked = []
+        for e in eps:
+            others = [i for i in self.demos.episodes_of[(e["embodiment"], e["task"])] if self.demos.eps[i] is not e]
+            o = self.demos.eps[others[int(rng.integers(len(others)))]] if others else e
+            picked.append(o["feats"][o["fidx"][int(rng.integers(len(o["fidx"]))), 0]])
+        lmax = max(len(f) for f in picked)
+        hidden = np.zeros((b, lmax, self.demos.d), np.float32)
+        mask = np.zeros((b, lmax), np.int64)
+        for r, f in enumerate(picked):
+            hidden[r, : len(f)] = f
+            mask[r, : len(f)] = 1
+        swap = rng.random(b) < self.context_swap
+        return {"hidden_swap": torch.from_numpy(hidden), "mask_swap": torch.from_numpy(mask),
+                "swap": torch.from_numpy(swap)}
 
 
 # ---- training -------------------------------------------------------------------------------
@@ -347,7 +372,11 @@ def losses(policy: Policy, batch: dict, rng: torch.Generator, locate: bool = Tru
     t = torch.where(pick, grid, t)
     xt = (1.0 - t[:, None, None]) * noise + t[:, None, None] * x1
     intent = policy.bridge(batch["hidden"], batch["mask"])
-    pred, fut = policy.head.forward_train(xt, t, batch["state"], batch["emb"], intent)
+    context = intent
+    if "swap" in batch:
+        other = policy.bridge(batch["hidden_swap"], batch["mask_swap"])
+        context = torch.where(batch["swap"][:, None, None], other, intent)
+    pred, fut = policy.head.forward_train(xt, t, batch["state"], batch["emb"], context, places_from=intent)
     used = batch["a_used"][:, None, :]
     flow = ((pred - x1) ** 2 * used).sum() / (used.sum() * x1.shape[1])
     s_used = batch["s_used"]
@@ -466,7 +495,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
           threads: int, ckpt_every: int = 250, locate_weight: float = LOCATE_WEIGHT,
           init: Path | None = None, state_skip: str = "learned", state_noise: float = STATE_NOISE,
           offset_scale: bool = False, state_motion: bool = False, action_space: str = "absolute_joint",
-          object_offsets: bool = False) -> dict:
+          object_offsets: bool = False, context_swap: float = 0.0) -> dict:
     """``init``: start from another run's checkpoint (its weights and statistics, widened to cover
     this cache's data; a fresh optimizer and schedule over ``steps``), e.g. to go on with more
     demonstrations. With ``state_skip="identity"`` the checkpoint's state -> action map is reset to
@@ -478,6 +507,8 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
     train_rows, val_rows = split(demos)
     if object_offsets and locate_weight <= 0:
         raise ValueError("object offsets are read by the locate head: train it (--locate-weight > 0)")
+    if context_swap and not object_offsets:
+        raise ValueError("--context-swap trains the head to place chunks from the object offsets: it needs --object-offsets")
     cfg = blm_tiny_config(demos.d, state_skip, offset_scale, state_motion, action_space, object_offsets)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
@@ -504,7 +535,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         step, ranges, history = ck["step"], ck["ranges"], ck["history"]
         tcp_ranges = ck.get("tcp_ranges")
         print(f"resumed at step {step}", flush=True)
-    batcher = Batcher(demos, ranges, cfg, state_noise, tcp_ranges)
+    batcher = Batcher(demos, ranges, cfg, state_noise, tcp_ranges, context_swap)
     if object_offsets:
         with torch.no_grad():
             policy.head.object_frame.copy_(object_frame(tcp_ranges))
@@ -544,6 +575,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
     report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "locate_weight": locate_weight,
               "state_skip": state_skip, "state_noise": state_noise, "offset_scale": offset_scale,
               "state_motion": state_motion, "action_space": action_space, "object_offsets": object_offsets,
+              "context_swap": context_swap,
               "init": str(init) if init else None,
               "episodes": len(demos.eps),
               "pairs": [list(k) for k in demos.pairs], "train_samples": int(len(train_rows)),
@@ -739,6 +771,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--object-offsets", action="store_true",
                    help="ee_pose: feed the head each object's offset from the TCP, placed by its locate layers "
                         "(HeadConfig.object_offsets; needs --locate-weight > 0)")
+    t.add_argument("--context-swap", type=float, default=0.0,
+                   help="with --object-offsets: the fraction of training rows whose head sees another episode's "
+                        "intent (same robot and task) beside this scene's object offsets, so it places chunks from them")
     t.add_argument("--action-space", choices=["absolute_joint", "ee_pose"], default="absolute_joint",
                    help="what an action row is: the joints, or the TCP pose the runtime's IK reaches (HeadConfig.action_space)")
     e = sub.add_parser("export")
@@ -784,7 +819,8 @@ def main(argv: list[str] | None = None) -> int:
     elif a.cmd == "train":
         train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads, locate_weight=a.locate_weight,
               init=a.init, state_skip=a.state_skip, state_noise=a.state_noise, offset_scale=a.offset_scale,
-              state_motion=a.state_motion, action_space=a.action_space, object_offsets=a.object_offsets)
+              state_motion=a.state_motion, action_space=a.action_space, object_offsets=a.object_offsets,
+              context_swap=a.context_swap)
     else:
         m = export(a.ckpt, a.backbone, a.out, a.layer_k)
         print(f"exported {a.out}: {sorted(m['graphs'])} + backbone {m['backbone']['kind']}")

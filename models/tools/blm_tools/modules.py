@@ -344,10 +344,13 @@ class PolicyHead(nn.Module):
         state: torch.Tensor,
         embodiment_id: torch.Tensor,
         intent: torch.Tensor,
+        places_from: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``places_from``: the intent the object places are read from (training only: the context
+        intent may then be another scene's; the exported graph reads both from one)."""
         temb = self.time_mlp(sinusoidal(flow_time * self.cfg.time_scale, self.cfg.d_model))
         if self.cfg.object_offsets:
-            state = self.with_object_offsets(state, embodiment_id, intent)
+            state = self.with_object_offsets(state, embodiment_id, intent if places_from is None else places_from)
         s = self.state_encoder(state[:, None, :], embodiment_id)
         if self.cfg.prediction == "sample":
             noisy_actions = noisy_actions * flow_time[:, None, None]
@@ -392,12 +395,12 @@ class PolicyHead(nn.Module):
         rest = torch.clamp(1.0 - flow_time, min=SAMPLE_MIN_REMAINING)[:, None, None]
         return (sample - noisy_actions) / rest
 
-    def forward_train(self, noisy_actions, flow_time, state, embodiment_id, intent):
+    def forward_train(self, noisy_actions, flow_time, state, embodiment_id, intent, places_from=None):
         """(decoder output, predicted future state): the second output exists only in training.
 
         The decoder output is the velocity or, with prediction = "sample", the clean chunk.
         """
-        h, _ = self.trunk(noisy_actions, flow_time, state, embodiment_id, intent)
+        h, _ = self.trunk(noisy_actions, flow_time, state, embodiment_id, intent, places_from)
         return self.decode(h, state, embodiment_id), self.future_head(h[:, 0])
 
 

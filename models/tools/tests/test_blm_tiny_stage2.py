@@ -567,3 +567,31 @@ def test_object_offsets_are_the_located_places_less_the_tcp_in_free_state_slots(
         np.testing.assert_allclose(out[:, 32 + 3 * c : 35 + 3 * c], want, atol=1e-5)
     np.testing.assert_array_equal(out[:, :32], state[:, :32].numpy())
     np.testing.assert_array_equal(out[:, 62:], state[:, 62:].numpy())
+
+
+def test_context_swap_gives_rows_another_episodes_features_of_the_same_pair(tmp_path, monkeypatch):
+    """--context-swap: for that fraction of the rows the head's context is another episode's frame of
+    the same robot and task (the object offsets still come from the row's own intent), so the chunk
+    can only be placed from the offsets; refused without --object-offsets."""
+    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+    _use_small_policy(monkeypatch)
+    demos = stage2.Demos(sorted((tmp_path / "cache").glob("*/*/seed_*.npz")))
+    cfg = stage2.blm_tiny_config(demos.d, "identity", action_space="ee_pose", object_offsets=True)
+    batcher = stage2.Batcher(demos, demos.ranges(), cfg, tcp_ranges=demos.tcp_ranges(), context_swap=0.5)
+    idx = demos.index[::3]
+    b = batcher.make(idx, np.random.default_rng(2), stale=True)
+    assert 0.3 < float(b["swap"].float().mean()) < 0.7
+    for r, (i, _) in enumerate(idx):
+        e = demos.eps[i]
+        n = int(b["mask_swap"][r].sum())
+        got = b["hidden_swap"][r, :n].numpy()
+        others = [o for o in demos.episodes_of[(e["embodiment"], e["task"])] if o != i]
+        assert any(any(np.array_equal(got, f.astype(np.float32)) for f in demos.eps[o]["feats"]) for o in others)
+    assert "swap" not in batcher.make(idx, np.random.default_rng(2), stale=False)  # validation sees its own
+    with pytest.raises(ValueError, match="needs --object-offsets"):
+        stage2.train(tmp_path / "cache", tmp_path / "bad", steps=2, batch_size=8, lr=1e-3, seed=0, resume=False,
+                     threads=1, action_space="ee_pose", context_swap=0.5)
+    report = stage2.train(tmp_path / "cache", tmp_path / "run", steps=5, batch_size=8, lr=1e-3, seed=0, resume=False,
+                          threads=1, state_skip="identity", action_space="ee_pose", object_offsets=True,
+                          locate_weight=0.1, context_swap=0.5)
+    assert report["context_swap"] == 0.5
