@@ -480,6 +480,55 @@ def diagnose(cache: Path, ckpt_path: Path, near_z: float = 0.06, seed: int = 0, 
                                                                      "shuffled_intent": round(float(np.mean(shuf)), 2)}}
 
 
+def held_out_files(cache: Path) -> list[Path]:
+    """The cached episodes of the last seed of every pair (the held-out split), without loading the rest."""
+    last: dict[Path, Path] = {}
+    for f in cache.glob("*/*/seed_*.npz"):
+        cur = last.get(f.parent)
+        if cur is None or int(f.stem.split("_")[1]) > int(cur.stem.split("_")[1]):
+            last[f.parent] = f
+    return sorted(last.values())
+
+
+@torch.no_grad()
+def offset_sensitivity(cache: Path, ckpt_path: Path, shift_m: float = 0.03, every: int = 5) -> dict:
+    """How much an object-offset model places its chunks from the offsets: on held-out samples, every
+    object place is moved ``shift_m`` along the world y axis (in the locate layers' output) and the
+    chunk's last TCP position (one Euler step from zero noise) is compared with the unmoved one. A
+    model that places chunks from the offsets follows by about ``shift_m``; one that ignores them by 0."""
+    from .stage1 import loc_unit
+
+    ck = torch.load(ckpt_path, weights_only=False)
+    policy, cfg = load_policy(ck)
+    if not cfg.head.object_offsets:
+        raise ValueError(f"{ckpt_path}: not an object-offset model (train --object-offsets)")
+    demos = Demos(held_out_files(cache))
+    batcher = Batcher(demos, ck["ranges"], cfg, tcp_ranges=ck["tcp_ranges"])
+    rows = demos.index[::every]
+    batch = batcher.make(rows, np.random.default_rng(0), stale=False)
+    intent = policy.bridge(batch["hidden"], batch["mask"])
+    head = policy.head
+    out = {}
+    for arm in ARMS:
+        mine = (batch["emb"] == arm.model_id).numpy()
+        if not mine.any():
+            continue
+        part = {k: v[torch.from_numpy(mine)] for k, v in batch.items()}
+
+        def chunk_end_y(dy_m: float) -> np.ndarray:
+            old = head.locate.bias.clone()
+            head.locate.bias.add_(torch.tensor([0.0, dy_m / loc_unit(arm.name), 0.0] * cfg.head.n_objects))
+            x = euler_sample(head, torch.zeros_like(part["actions"]), part["state"], part["emb"],
+                             intent[torch.from_numpy(mine)], 1)
+            head.locate.bias.copy_(old)
+            return x[:, -1, TCP_SLOTS[1]].numpy()
+
+        lo, hi = ck["tcp_ranges"][arm.name][0][1], ck["tcp_ranges"][arm.name][1][1]
+        dy = (chunk_end_y(shift_m) - chunk_end_y(0.0)) / 2 * (hi - lo)
+        out[arm.name] = {"samples": int(mine.sum()), "chunk_end_moves_cm": round(100 * float(np.median(dy)), 2)}
+    return {"objects_moved_cm": round(100 * shift_m, 2), "arms": out}
+
+
 def split(demos: Demos) -> tuple[np.ndarray, np.ndarray]:
     """Held out: the last seed of every pair (whole episodes)."""
     by_pair: dict[tuple[str, str], list[int]] = {}
@@ -790,6 +839,10 @@ def main(argv: list[str] | None = None) -> int:
     i = sub.add_parser("import", help="a training checkpoint from an exported model folder (for train --init)")
     i.add_argument("--model", type=Path, default=REPO / "models" / "blm-tiny")
     i.add_argument("--out", type=Path, default=OUT / "imported" / "ckpt.pt")
+    o = sub.add_parser("sensitivity", help="how far an object-offset model's chunks follow moved objects -> JSON")
+    o.add_argument("--cache", type=Path, default=OUT / "cache")
+    o.add_argument("--ckpt", type=Path, default=OUT / "ckpt.pt")
+    o.add_argument("--shift-cm", type=float, default=3.0)
     g = sub.add_parser("diagnose", help="held-out TCP placement near the table, own vs shuffled intent -> JSON")
     g.add_argument("--cache", type=Path, default=OUT / "cache")
     g.add_argument("--ckpt", type=Path, default=OUT / "ckpt.pt")
@@ -797,6 +850,12 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--on", choices=["held_out", "train"], default="held_out",
                    help="the held-out episodes, or as many samples of the training episodes")
     a = ap.parse_args(argv)
+    if a.cmd == "sensitivity":
+        torch.set_num_threads(1)
+        r = offset_sensitivity(a.cache, a.ckpt, a.shift_cm / 100)
+        (a.ckpt.parent / "sensitivity.json").write_text(json.dumps(r, indent=1) + "\n")
+        print(json.dumps(r))
+        return 0
     if a.cmd == "diagnose":
         torch.set_num_threads(1)
         r = diagnose(a.cache, a.ckpt, on=a.on)

@@ -595,3 +595,28 @@ def test_context_swap_gives_rows_another_episodes_features_of_the_same_pair(tmp_
                           threads=1, state_skip="identity", action_space="ee_pose", object_offsets=True,
                           locate_weight=0.1, context_swap=0.5)
     assert report["context_swap"] == 0.5
+
+
+def test_offset_sensitivity_moves_the_places_and_reads_the_chunk_ends(tmp_path, monkeypatch):
+    """`sensitivity` reads only the held-out episodes (the last seed of each pair), moves every object
+    place along y in the locate layers and reports per arm how far the chunks' last TCP moved; a
+    head whose decoder ignores the state reports 0, and a model without offsets is refused."""
+    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+    _use_small_policy(monkeypatch)
+    files = stage2.held_out_files(tmp_path / "cache")
+    assert {f.stem for f in files} == {"seed_1"} and len(files) == len(ARMS)
+    stage2.train(tmp_path / "cache", tmp_path / "run", steps=3, batch_size=8, lr=1e-3, seed=0, resume=False,
+                 threads=1, state_skip="identity", action_space="ee_pose", object_offsets=True, locate_weight=0.1)
+    ckpt = tmp_path / "run" / "ckpt.pt"
+    r = stage2.offset_sensitivity(tmp_path / "cache", ckpt, 0.03, every=3)
+    assert set(r["arms"]) == {a.name for a in ARMS} and r["objects_moved_cm"] == 3.0
+    assert all(np.isfinite(v["chunk_end_moves_cm"]) for v in r["arms"].values())
+    ck = torch.load(ckpt, weights_only=False)
+    for k in [k for k in ck["policy"] if k.startswith("head.action_decoder.l2")]:
+        ck["policy"][k].zero_()  # offsets from the state map only: no object can move the chunk
+    torch.save(ck, tmp_path / "flat.pt")
+    assert all(v["chunk_end_moves_cm"] == 0 for v in stage2.offset_sensitivity(tmp_path / "cache", tmp_path / "flat.pt")["arms"].values())
+    stage2.train(tmp_path / "cache", tmp_path / "plain", steps=2, batch_size=8, lr=1e-3, seed=0, resume=False,
+                 threads=1, state_skip="identity", action_space="ee_pose")
+    with pytest.raises(ValueError, match="not an object-offset model"):
+        stage2.offset_sensitivity(tmp_path / "cache", tmp_path / "plain" / "ckpt.pt")
