@@ -317,9 +317,8 @@ export class ActionConverter {
     measured?: ArrayLike<number>,
   ): Result<Chunk> {
     const space = this.defaults.space ?? this.emb.model.action_space;
-    const anchor = this.targetAt(stampSec);
-    if (space === "ee_pose" && measured)
-      for (let j = 0; j < anchor.length; j++) anchor[j] = measured[j]!;
+    const anchor =
+      space === "ee_pose" && measured ? Float64Array.from(measured) : this.targetAt(stampSec);
     const r = convertActions(this.emb, actions, anchor, {
       ...this.defaults,
       stampSec,

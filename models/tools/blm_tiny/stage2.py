@@ -138,11 +138,6 @@ class Demos:
                              "future": z["future"], "fidx": z["fidx"], "arm": ARM_BY_NAME[meta["embodiment"]],
                              "velocities": z["velocities"] if "velocities" in z else None, "file": f})
         self._object_places()
-        for e in self.eps:  # TCP poses of the states and the chunks' targets (ee_pose models)
-            name, n = e["embodiment"], e["arm"].dims - 1
-            e["tcp_states"] = tcp_pose9(name, e["states"][:, :n]).astype(np.float32)
-            e["tcp_chunks"] = tcp_pose9(name, e["chunks"][..., :n]).astype(np.float32)
-            e["tcp_future"] = tcp_pose9(name, e["future"][:, :n]).astype(np.float32)
         pairs: dict[tuple[str, str], int] = {}
         for e in self.eps:
             key = (e["embodiment"], e["task"])
@@ -195,8 +190,21 @@ class Demos:
         return out
 
 
+    def with_tcp_poses(self) -> "Demos":
+        """Adds each episode's TCP poses of its states, chunk targets and future states (an ee_pose
+        model's inputs and targets), once; joint-space training never pays for them."""
+        for e in self.eps:
+            if "tcp_states" in e:
+                continue
+            name, n = e["embodiment"], e["arm"].dims - 1
+            e["tcp_states"] = tcp_pose9(name, e["states"][:, :n]).astype(np.float32)
+            e["tcp_chunks"] = tcp_pose9(name, e["chunks"][..., :n]).astype(np.float32)
+            e["tcp_future"] = tcp_pose9(name, e["future"][:, :n]).astype(np.float32)
+        return self
+
     def tcp_ranges(self) -> dict[str, tuple[list[float], list[float]]]:
         """min/max per arm of the TCP pose (kinematics.tcp_pose9) over its states and chunk targets, widened."""
+        self.with_tcp_poses()
         out = {}
         for arm in ARMS:
             vals = [np.concatenate([e["tcp_states"], e["tcp_chunks"].reshape(-1, POSE_DIMS)]) for e in self.eps
@@ -224,6 +232,8 @@ class Batcher:
         self.ee = cfg.head.action_space == "ee_pose"
         if self.ee and not tcp_ranges:
             raise ValueError("an ee_pose model needs TCP statistics (tcp_ranges)")
+        if self.ee:
+            demos.with_tcp_poses()
         self.tlo = {n: np.array(r[0]) for n, r in (tcp_ranges or {}).items()}
         self.thi = {n: np.array(r[1]) for n, r in (tcp_ranges or {}).items()}
         self.vscale = {n: velocity_scale(self.lo[n], self.hi[n]) for n in ranges}
