@@ -420,6 +420,7 @@ const instructionPub = node.createPublisher("std_msgs/msg/String", "blm/instruct
 const estopPub = node.createPublisher("std_msgs/msg/Bool", "blm/estop", { qos: reliable(10) });
 const successPub = node.createPublisher("std_msgs/msg/Bool", "sim/success", { qos: reliable(10) });
 const lifecycle = node.createClient("lifecycle_msgs/srv/ChangeState", "blm/change_state");
+const lifecycleState = node.createClient("lifecycle_msgs/srv/GetState", "blm/get_state");
 const execute = new rclnodejs.ActionClient(node, "blm_msgs/action/Execute", "blm/execute");
 let goal: rclnodejs.ClientGoalHandle<"blm_msgs/action/Execute"> | null = null;
 
@@ -445,11 +446,28 @@ async function handle(c: Record<string, unknown>): Promise<void> {
     case "lifecycle": {
       if (!(await lifecycle.waitForService(5000)))
         return out({ event: "lifecycle", success: false, reason: "no service" });
-      const r = await lifecycle.sendRequestAsync(
-        { transition: { id: Number(c.id), label: "" } } as never,
-        { timeout: 5000 },
-      );
-      return out({ event: "lifecycle", success: (r as { success: boolean }).success, t });
+      try {
+        const r = await lifecycle.sendRequestAsync(
+          { transition: { id: Number(c.id), label: "" } } as never,
+          { timeout: 5000 },
+        );
+        return out({ event: "lifecycle", success: (r as { success: boolean }).success, t });
+      } catch (e) {
+        // A response lost while DDS matches the reply reader leaves the transition's outcome
+        // unknown: report the state it left, so the caller can tell done from retry.
+        const s = await lifecycleState
+          .sendRequestAsync({} as never, { timeout: 5000 })
+          .catch(() => undefined);
+        const label = (s as { current_state?: { label?: string } } | undefined)?.current_state
+          ?.label;
+        return out({
+          event: "lifecycle",
+          success: false,
+          reason: (e as Error).message,
+          state: label,
+          t,
+        });
+      }
     }
     case "execute": {
       await execute.waitForServer(5000);

@@ -147,8 +147,11 @@ export class Driver {
   /** Activates the agent (lifecycle transition 3), retrying while discovery settles and a fresh joint state arrives. */
   async activate(): Promise<void> {
     for (let i = 0; i < 40; i++) {
-      const r = await this.cmd<{ success: boolean }>({ cmd: "lifecycle", id: 3 }, "lifecycle");
-      if (r.success) return;
+      const r = await this.cmd<{ success: boolean; state?: string }>(
+        { cmd: "lifecycle", id: 3 },
+        "lifecycle",
+      );
+      if (r.success || r.state === "active") return;
       await this.sleep(250);
     }
     throw new Error("could not activate");
