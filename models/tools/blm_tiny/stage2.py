@@ -52,17 +52,21 @@ STAT_MIN_PAD = 0.02  # ...and at least this much (rad, or m for the jaw)
 SAMPLER_TIMES = (0.0, 0.25, 0.5, 0.75)  # the flow times of the default 4-step sampler
 LOCATE_WEIGHT = 0.0  # default off: at 0.1 the intent locates held-out objects to 1.8 cm, closed loop no better (README)
 LOCATE_BETA = 0.05  # smooth-L1 knee, locate units (stage1.LOC_UNIT: 5 mm at the Panda's scale)
+WIDTH = 96  # the committed blm-tiny's bridge and head; `train --width` tries others (README: capacity)
 CONTACT_Z = 0.05  # m: once the TCP has been this low, the expert may have moved an object
 
 
 def blm_tiny_config(d_backbone: int, state_skip: str = "learned", offset_scale: bool = False,
                     state_motion: bool = False, action_space: str = "absolute_joint",
-                    object_offsets: bool = False) -> ModelConfig:
-    """The policy side of blm-tiny; the backbone entry only carries the Qwen hidden size."""
+                    object_offsets: bool = False, width: int = WIDTH) -> ModelConfig:
+    """The policy side of blm-tiny; the backbone entry only carries the Qwen hidden size. ``width``
+    is the bridge's and the head's model dimension (their feed-forward layers twice that)."""
+    if width <= 0 or width % 4:
+        raise ValueError(f"width {width}: a positive multiple of the 4 attention heads")
     return ModelConfig(
         backbone=BackboneConfig(d=d_backbone),
-        bridge=BridgeConfig(n_intent=16, d_latent=96, d_intent=96, n_heads=4, ffn=192, n_layers=2),
-        head=HeadConfig(d_model=96, n_heads=4, ffn=192, n_layers=3, enc_hidden=96, prediction="sample",
+        bridge=BridgeConfig(n_intent=16, d_latent=width, d_intent=width, n_heads=4, ffn=2 * width, n_layers=2),
+        head=HeadConfig(d_model=width, n_heads=4, ffn=2 * width, n_layers=3, enc_hidden=width, prediction="sample",
                         state_skip=state_skip, offset_scale=offset_scale, state_motion=state_motion,
                         action_space=action_space, object_offsets=object_offsets),
     )
@@ -554,7 +558,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
           threads: int, ckpt_every: int = 250, locate_weight: float = LOCATE_WEIGHT,
           init: Path | None = None, state_skip: str = "learned", state_noise: float = STATE_NOISE,
           offset_scale: bool = False, state_motion: bool = False, action_space: str = "absolute_joint",
-          object_offsets: bool = False, context_swap: float = 0.0) -> dict:
+          object_offsets: bool = False, context_swap: float = 0.0, width: int = WIDTH) -> dict:
     """``init``: start from another run's checkpoint (its weights and statistics, widened to cover
     this cache's data; a fresh optimizer and schedule over ``steps``), e.g. to go on with more
     demonstrations. With ``state_skip="identity"`` the checkpoint's state -> action map is reset to
@@ -568,7 +572,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         raise ValueError("object offsets are read by the locate head: train it (--locate-weight > 0)")
     if context_swap and not object_offsets:
         raise ValueError("--context-swap trains the head to place chunks from the object offsets: it needs --object-offsets")
-    cfg = blm_tiny_config(demos.d, state_skip, offset_scale, state_motion, action_space, object_offsets)
+    cfg = blm_tiny_config(demos.d, state_skip, offset_scale, state_motion, action_space, object_offsets, width)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
     torch.manual_seed(seed)
@@ -579,6 +583,9 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
     scale_from_data = offset_scale
     if init is not None and not (resume and ckpt_path.exists()):
         ck = torch.load(init, weights_only=False)
+        if ck["config"]["head"]["d_model"] != cfg.head.d_model:
+            raise ValueError(f"--init {init} is {ck['config']['head']['d_model']} wide, this run {cfg.head.d_model}: "
+                             "a different width trains from scratch")
         _load_weights(policy, ck)
         scale_from_data = offset_scale and "head.offset_scale" not in ck["policy"]
         if state_skip == "identity":
@@ -833,6 +840,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--context-swap", type=float, default=0.0,
                    help="with --object-offsets: the fraction of training rows whose head sees another episode's "
                         "intent (same robot and task) beside this scene's object offsets, so it places chunks from them")
+    t.add_argument("--width", type=int, default=WIDTH,
+                   help="the bridge's and the head's model dimension (feed-forward twice that)")
     t.add_argument("--action-space", choices=["absolute_joint", "ee_pose"], default="absolute_joint",
                    help="what an action row is: the joints, or the TCP pose the runtime's IK reaches (HeadConfig.action_space)")
     e = sub.add_parser("export")
@@ -889,7 +898,7 @@ def main(argv: list[str] | None = None) -> int:
         train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads, locate_weight=a.locate_weight,
               init=a.init, state_skip=a.state_skip, state_noise=a.state_noise, offset_scale=a.offset_scale,
               state_motion=a.state_motion, action_space=a.action_space, object_offsets=a.object_offsets,
-              context_swap=a.context_swap)
+              context_swap=a.context_swap, width=a.width)
     else:
         m = export(a.ckpt, a.backbone, a.out, a.layer_k)
         print(f"exported {a.out}: {sorted(m['graphs'])} + backbone {m['backbone']['kind']}")

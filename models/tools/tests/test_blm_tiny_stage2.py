@@ -261,8 +261,8 @@ def _use_small_policy(monkeypatch) -> None:
     small = stage2.blm_tiny_config
 
     def tiny(d: int, state_skip: str = "learned", offset_scale: bool = False, state_motion: bool = False,
-             action_space: str = "absolute_joint", object_offsets: bool = False):
-        cfg = small(d, state_skip, offset_scale, state_motion, action_space, object_offsets)
+             action_space: str = "absolute_joint", object_offsets: bool = False, width: int = stage2.WIDTH):
+        cfg = small(d, state_skip, offset_scale, state_motion, action_space, object_offsets, width)
         cfg.head.n_layers, cfg.head.d_model, cfg.head.ffn, cfg.head.enc_hidden = 1, 32, 64, 32
         cfg.bridge.d_latent, cfg.bridge.d_intent, cfg.bridge.ffn, cfg.bridge.n_intent = 32, 32, 64, 4
         return cfg
@@ -327,6 +327,23 @@ def test_training_steps_checkpoint_and_resume(tmp_path, monkeypatch):
         assert v["own_intent"]["samples"] >= d["pairs"][k]["own_intent"]["samples"]
     with pytest.raises(ValueError, match="held_out or train"):
         stage2.diagnose(tmp_path / "cache", out / "ckpt.pt", on="test")
+
+
+def test_width_sizes_the_bridge_and_the_head_and_a_checkpoint_of_another_width_is_refused(tmp_path):
+    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+    stage2.train(tmp_path / "cache", tmp_path / "wide", steps=3, batch_size=8, lr=1e-3, seed=0, resume=False,
+                 threads=1, width=48)
+    ck = torch.load(tmp_path / "wide" / "ckpt.pt", weights_only=False)
+    head, bridge = ck["config"]["head"], ck["config"]["bridge"]
+    assert (head["d_model"], head["enc_hidden"], head["ffn"]) == (48, 48, 96)
+    assert (bridge["d_latent"], bridge["d_intent"], bridge["ffn"]) == (48, 48, 96)
+    policy, cfg = stage2.load_policy(ck)  # what export and diagnose rebuild it with
+    assert cfg.head.d_model == 48 and policy.bridge(torch.zeros(1, 3, 16), torch.ones(1, 3, dtype=torch.int64)).shape[-1] == 48
+    with pytest.raises(ValueError, match="48 wide, this run 96"):
+        stage2.train(tmp_path / "cache", tmp_path / "narrow", steps=1, batch_size=8, lr=1e-3, seed=0, resume=False,
+                     threads=1, init=tmp_path / "wide" / "ckpt.pt")
+    with pytest.raises(ValueError, match="multiple of the 4 attention heads"):
+        stage2.blm_tiny_config(64, width=50)
 
 
 def test_features_from_the_backbone_train_and_export(episode, tmp_path, monkeypatch):
