@@ -8,8 +8,8 @@ arm, the gripper and the objects ended up, and only the expert's part is recorde
 demonstration (``stage2 features`` reads it like any other). What the policy did before is not a
 target: it is where the demonstration starts.
 
-    npm run expert:takeover -- --model models/blm-tiny --seeds 5 --record out/train/takeover
-    (= cd sim && ../scripts/with-env.sh python -m blm_sim.expert.takeover ...)
+    npm run expert:takeover -- --model ../models/blm-tiny --seeds 5 --record ../out/train/takeover
+    (= cd sim && ../scripts/with-env.sh python -m blm_sim.expert.takeover ...: paths from sim/)
 
 The policy runs in real time (the agent needs it); the sim runs the expert at ``--expert-rtf``
 (its ``real_time_factor`` parameter is set at run time). Results go to ``<out>/takeover.json``
