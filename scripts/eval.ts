@@ -7,7 +7,7 @@
  *
  *   npm run eval -- [--model DIR] [--seeds 10] [--seed-start 100000] [--embodiments panda,xarm6]
  *     [--tasks PickCube,...] [--out DIR] [--resume] [--ablation blank-cameras] [--timeout 20]
- *     [--real-time-factor 1.0]
+ *     [--real-time-factor 1.0] [--params-file FILE]
  */
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
@@ -52,6 +52,7 @@ const config: EvalConfig = {
   ablation: opts.ablation,
   timeout_s: opts.timeoutSec,
   real_time_factor: opts.realTimeFactor,
+  params_file: opts.paramsFile,
 };
 const previous = readResults(opts.out);
 if (previous && !opts.resume) {
@@ -117,6 +118,7 @@ function launchArgs(first: EpisodeId): Record<string, string | number> {
     model: opts.model,
     real_time_factor: Number.isInteger(rtf) ? rtf.toFixed(1) : String(rtf),
     blank_cameras: opts.ablation === "blank-cameras" ? "true" : "false",
+    ...(opts.paramsFile ? { params_file: opts.paramsFile } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * `npm run eval` options and the episode plan (pure).
  */
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { EMBODIMENT_NAMES } from "../../../embodiments/schema.ts";
@@ -10,7 +11,8 @@ import { TASK_NAMES } from "./table.ts";
 
 export const EVAL_USAGE = `usage: npm run eval -- [--model DIR] [--seeds N] [--seed-start S]
     [--embodiments panda,xarm6,...] [--tasks PickCube,...] [--out DIR] [--resume]
-    [--ablation blank-cameras] [--timeout SEC] [--real-time-factor X]`;
+    [--ablation blank-cameras] [--timeout SEC] [--real-time-factor X]
+    [--params-file FILE]   the agent's params file in place of launch/params/sim.yaml`;
 
 /** Training demonstrations use seeds 0..999; eval seeds start far above them. */
 export const EVAL_SEED_START = 100_000;
@@ -30,6 +32,8 @@ export interface EvalOptions {
   timeoutSec: number;
   /** The sim's pacing: sim seconds per wall second; 0 = as fast as it can. */
   realTimeFactor: number;
+  /** Absolute agent params file in place of launch/params/sim.yaml, or null for that one. */
+  paramsFile: string | null;
 }
 
 /** Comma-separated or repeated list values, each checked against `known`. */
@@ -63,6 +67,7 @@ export function parseEvalArgs(argv: string[], root: string, cwd: string): EvalOp
       ablation: { type: "string" },
       timeout: { type: "string", default: "20" },
       "real-time-factor": { type: "string", default: "1.0" },
+      "params-file": { type: "string" },
     },
     strict: true,
   });
@@ -70,6 +75,10 @@ export function parseEvalArgs(argv: string[], root: string, cwd: string): EvalOp
     throw new Error(`unknown ablation ${a.ablation}; known: ${ABLATIONS.join(", ")}`);
   const ablation = (a.ablation as Ablation | undefined) ?? null;
   const model = path.resolve(cwd, a.model);
+  const paramsFile = a["params-file"] === undefined ? null : path.resolve(cwd, a["params-file"]);
+  // Checked here, not by the launch: a missing file would otherwise fail every bringup in turn.
+  if (paramsFile !== null && !existsSync(paramsFile))
+    throw new Error(`--params-file ${paramsFile}: no such file`);
   const base = a.out ? path.resolve(cwd, a.out) : path.join(root, "out/eval", path.basename(model));
   return {
     model,
@@ -82,6 +91,7 @@ export function parseEvalArgs(argv: string[], root: string, cwd: string): EvalOp
     ablation,
     timeoutSec: number(a.timeout, "timeout", (x) => x > 0),
     realTimeFactor: number(a["real-time-factor"], "real-time-factor", (x) => x >= 0 && x <= 100),
+    paramsFile,
   };
 }
 

@@ -36,6 +36,8 @@ export const EvalConfigSchema = z.object({
   ablation: z.enum(ABLATIONS).nullable(),
   timeout_s: z.number(),
   real_time_factor: z.number(),
+  /** The agent's params file when not launch/params/sim.yaml (results from before it: null). */
+  params_file: z.string().nullable().default(null),
 });
 export type EvalConfig = z.infer<typeof EvalConfigSchema>;
 

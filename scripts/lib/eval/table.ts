@@ -39,6 +39,8 @@ export interface SuccessTable {
   model: string;
   ablation: EvalConfig["ablation"];
   timeout_s: number;
+  /** The agent's params file when not launch/params/sim.yaml. */
+  params_file: string | null;
   tasks: string[];
   robots: string[];
   /** cells[task][robot]; null where no episode ran. */
@@ -89,6 +91,7 @@ export function buildTable(
     model: results.config.model,
     ablation: results.config.ablation,
     timeout_s: results.config.timeout_s,
+    params_file: results.config.params_file,
     tasks: [...tasks],
     robots: [...robots],
     cells,
@@ -118,9 +121,10 @@ export function renderMarkdown(t: SuccessTable): string {
   lines.push(
     `${t.episodes} episodes through /blm/execute (${seeds}), each timing out after ${t.timeout_s} s of sim time; cells: success % (successes/episodes).`,
     "",
-    `| Task | ${t.robots.join(" | ")} |`,
-    `|---|${t.robots.map(() => "---:").join("|")}|`,
   );
+  if (t.params_file)
+    lines.push(`Agent params: \`${t.params_file}\` (not launch/params/sim.yaml).`, "");
+  lines.push(`| Task | ${t.robots.join(" | ")} |`, `|---|${t.robots.map(() => "---:").join("|")}|`);
   for (const task of t.tasks) {
     const row = t.robots.map((r) => {
       const c = t.cells[task]![r];

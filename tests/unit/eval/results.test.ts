@@ -19,7 +19,13 @@ import {
 import { episode } from "./support.ts";
 import { DEFAULT_MODEL } from "../../../nodes/params.ts";
 
-const config = { model: "test-tiny", ablation: null, timeout_s: 20, real_time_factor: 1 };
+const config = {
+  model: "test-tiny",
+  ablation: null,
+  timeout_s: 20,
+  real_time_factor: 1,
+  params_file: null,
+};
 const ROOT = "/repo";
 
 describe("resume", () => {
@@ -69,6 +75,9 @@ describe("resume", () => {
     expect(configMismatch(config, { ...config, ablation: "blank-cameras" })).toBe(
       'ablation null there, "blank-cameras" now',
     );
+    expect(configMismatch(config, { ...config, params_file: "/p/try.yaml" })).toBe(
+      'params_file null there, "/p/try.yaml" now',
+    );
     expect(configMismatch(config, { ...config, model: "blm-tiny", timeout_s: 5 })).toBe(
       'model "test-tiny" there, "blm-tiny" now, timeout_s 20 there, 5 now',
     );
@@ -89,6 +98,7 @@ describe("npm run eval options", () => {
       ablation: null,
       timeoutSec: 20,
       realTimeFactor: 1,
+      paramsFile: null,
     });
     // Training demonstrations use seeds 0..999.
     expect(EVAL_SEED_START).toBeGreaterThan(999);
@@ -118,6 +128,24 @@ describe("npm run eval options", () => {
       "xarm7 PushCube 7",
       "xarm7 PushCube 8",
     ]);
+  });
+
+  it("takes the agent's params file from the caller's folder and refuses one that is not there", () => {
+    expect(parseEvalArgs([], ROOT, "/").paramsFile).toBeNull();
+    const here = path.dirname(new URL(import.meta.url).pathname);
+    expect(parseEvalArgs(["--params-file", "support.ts"], ROOT, here).paramsFile).toBe(
+      path.join(here, "support.ts"),
+    );
+    expect(() => parseEvalArgs(["--params-file", "nope.yaml"], ROOT, "/x")).toThrow(
+      "--params-file /x/nope.yaml: no such file",
+    );
+  });
+
+  it("reads results from before the params file as made with launch/params/sim.yaml", () => {
+    const { params_file: _, ...old } = config;
+    expect(
+      parseResults(JSON.stringify({ config: old, episodes: [] })).config.params_file,
+    ).toBeNull();
   });
 
   it("puts the blank-camera ablation beside the main results", () => {

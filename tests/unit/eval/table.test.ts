@@ -7,7 +7,13 @@ import type { EpisodeRecord, EvalResults } from "../../../scripts/lib/eval/resul
 import { buildTable, renderMarkdown, TASK_NAMES } from "../../../scripts/lib/eval/table.ts";
 import { episode } from "./support.ts";
 
-const config = { model: "blm-tiny", ablation: null, timeout_s: 20, real_time_factor: 1 };
+const config = {
+  model: "blm-tiny",
+  ablation: null,
+  timeout_s: 20,
+  real_time_factor: 1,
+  params_file: null,
+};
 
 describe("buildTable", () => {
   it("gives success % per (task, robot), each robot's average over its tasks and the mean of those", () => {
@@ -95,6 +101,15 @@ describe("renderMarkdown", () => {
       /panda 84\.67, xarm6 80\.33, xarm7 74\.67, widowx_ai 63\.67; average 75\.83/,
     );
     expect(md).not.toMatch(/ablation/i);
+    expect(md).not.toMatch(/Agent params/);
+  });
+
+  it("names the agent's params file when it was not launch/params/sim.yaml", () => {
+    const t = buildTable({ config: { ...config, params_file: "/p/latch.yaml" }, episodes });
+    expect(t.params_file).toBe("/p/latch.yaml");
+    expect(renderMarkdown(t)).toMatch(
+      /^Agent params: `\/p\/latch\.yaml` \(not launch\/params\/sim\.yaml\)\.$/m,
+    );
   });
 
   it("marks the blank-camera ablation in the title and the text", () => {

@@ -334,6 +334,14 @@ describe("launch/sim.launch.xml", () => {
     expect(!r.ok && r.error.message).toMatch(/'task' is 'OpenDrawer', not one of/);
   });
 
+  it("loads params/sim.yaml into the agent, or the params file it is given in its place", () => {
+    const fileOf = (args: Record<string, string>) =>
+      agentNodes(resolve(SIM_FILE, args))[0]!.parameters.filter((p) => p.kind === "file");
+    expect(fileOf({})).toEqual([{ kind: "file", path: path.join(PARAMS, "sim.yaml") }]);
+    const mine = path.join(PARAMS, "xarm7.yaml");
+    expect(fileOf({ params_file: mine })).toEqual([{ kind: "file", path: mine }]);
+  });
+
   it("uses every argument it declares", () => {
     const used = usedVars(readFileSync(SIM_FILE, "utf8"));
     for (const a of resolve(SIM_FILE, {}).arguments.filter((x) => x.file === SIM_FILE))
