@@ -223,14 +223,21 @@ class Demos:
 
 
 TCP_SLOTS = list(range(TCP_SLOT, TCP_SLOT + POSE_DIMS))
+INTENT_FRAMES = ("current", "first")
 
 
 class Batcher:
     """Normalized, padded tensors for a batch of (episode, sample) indices."""
 
     def __init__(self, demos: Demos, ranges: dict, cfg: ModelConfig, state_noise: float = STATE_NOISE,
-                 tcp_ranges: dict | None = None, context_swap: float = 0.0) -> None:
+                 tcp_ranges: dict | None = None, context_swap: float = 0.0, intent_frame: str = "current") -> None:
+        """``intent_frame="first"``: every sample's intent comes from its episode's first frame pair, the
+        scene before the arm moves, as the runtime's is when the brain encodes once per goal
+        (``intent_period_s`` longer than the episode); "current": from the sample's own, 0-3 frames stale."""
+        if intent_frame not in INTENT_FRAMES:
+            raise ValueError(f"intent_frame {intent_frame!r}: one of {', '.join(INTENT_FRAMES)}")
         self.demos, self.cfg, self.state_noise, self.context_swap = demos, cfg, state_noise, context_swap
+        self.first_frame = intent_frame == "first"
         self.lo = {n: np.array(r[0]) for n, r in ranges.items()}
         self.hi = {n: np.array(r[1]) for n, r in ranges.items()}
         self.ee = cfg.head.action_space == "ee_pose"
@@ -278,7 +285,9 @@ class Batcher:
         has_loc = np.zeros((b, n_cls), bool)
         for r, ((_, j), e) in enumerate(zip(idx, eps)):
             arm = e["arm"]
-            feats = e["feats"][e["fidx"][j, int(rng.integers(0, STALE_FRAMES + 1)) if stale else 0]]
+            # feats holds the frames in time order: row 0 is the episode's first
+            frame = 0 if self.first_frame else e["fidx"][j, int(rng.integers(0, STALE_FRAMES + 1)) if stale else 0]
+            feats = e["feats"][frame]
             hidden[r, : len(feats)] = feats
             mask[r, : len(feats)] = 1
             si, ai = list(arm.state_indices), list(arm.action_indices)
@@ -451,7 +460,8 @@ def diagnose(cache: Path, ckpt_path: Path, near_z: float = 0.06, seed: int = 0, 
     policy, cfg = load_policy(ck)
     demos = Demos(sorted(cache.glob("*/*/seed_*.npz")))
     train_rows, val_rows = split(demos)
-    batcher = Batcher(demos, ck["ranges"], cfg, tcp_ranges=ck.get("tcp_ranges"))
+    batcher = Batcher(demos, ck["ranges"], cfg, tcp_ranges=ck.get("tcp_ranges"),
+                      intent_frame=ck.get("intent_frame", "current"))
     rng = np.random.default_rng(seed)
     out: dict = {}
     # each sample's pair, once (the training pool is ~100k rows)
@@ -558,7 +568,8 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
           threads: int, ckpt_every: int = 250, locate_weight: float = LOCATE_WEIGHT,
           init: Path | None = None, state_skip: str = "learned", state_noise: float = STATE_NOISE,
           offset_scale: bool = False, state_motion: bool = False, action_space: str = "absolute_joint",
-          object_offsets: bool = False, context_swap: float = 0.0, width: int = WIDTH) -> dict:
+          object_offsets: bool = False, context_swap: float = 0.0, width: int = WIDTH,
+          intent_frame: str = "current") -> dict:
     """``init``: start from another run's checkpoint (its weights and statistics, widened to cover
     this cache's data; a fresh optimizer and schedule over ``steps``), e.g. to go on with more
     demonstrations. With ``state_skip="identity"`` the checkpoint's state -> action map is reset to
@@ -601,7 +612,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         step, ranges, history = ck["step"], ck["ranges"], ck["history"]
         tcp_ranges = ck.get("tcp_ranges")
         print(f"resumed at step {step}", flush=True)
-    batcher = Batcher(demos, ranges, cfg, state_noise, tcp_ranges, context_swap)
+    batcher = Batcher(demos, ranges, cfg, state_noise, tcp_ranges, context_swap, intent_frame)
     if object_offsets:
         with torch.no_grad():
             policy.head.object_frame.copy_(object_frame(tcp_ranges))
@@ -637,11 +648,11 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
             print(f"step {step}/{steps} flow {flow.item():.4f} future {future.item():.4f} locate {loc.item():.4f} "
                   f"({rate:.2f} s/step)", flush=True)
         if step % ckpt_every == 0 or step == steps:
-            _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed, demos.layer_k, tcp_ranges)
+            _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed, demos.layer_k, tcp_ranges, intent_frame)
     report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "locate_weight": locate_weight,
               "state_skip": state_skip, "state_noise": state_noise, "offset_scale": offset_scale,
               "state_motion": state_motion, "action_space": action_space, "object_offsets": object_offsets,
-              "context_swap": context_swap,
+              "context_swap": context_swap, "width": width, "intent_frame": intent_frame,
               "init": str(init) if init else None,
               "episodes": len(demos.eps),
               "pairs": [list(k) for k in demos.pairs], "train_samples": int(len(train_rows)),
@@ -700,11 +711,12 @@ def union_ranges(a: dict, b: dict) -> dict:
             for n in a}
 
 
-def _save(path: Path, policy, opt, step, ranges, history, cfg, seed, layer_k, tcp_ranges=None) -> None:
+def _save(path: Path, policy, opt, step, ranges, history, cfg, seed, layer_k, tcp_ranges=None,
+          intent_frame: str = "current") -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"policy": policy.state_dict(), "opt": opt.state_dict(), "step": step, "ranges": ranges,
                 "tcp_ranges": tcp_ranges, "history": history, "config": asdict(cfg), "seed": seed,
-                "layer_k": layer_k}, tmp)
+                "layer_k": layer_k, "intent_frame": intent_frame}, tmp)
     os.replace(tmp, path)
 
 
@@ -842,6 +854,9 @@ def main(argv: list[str] | None = None) -> int:
                         "intent (same robot and task) beside this scene's object offsets, so it places chunks from them")
     t.add_argument("--width", type=int, default=WIDTH,
                    help="the bridge's and the head's model dimension (feed-forward twice that)")
+    t.add_argument("--intent-frame", choices=list(INTENT_FRAMES), default="current",
+                   help="each sample's intent from its own frames, or from the episode's first (for an agent that "
+                        "encodes the scene once per goal: intent_period_s longer than the episode)")
     t.add_argument("--action-space", choices=["absolute_joint", "ee_pose"], default="absolute_joint",
                    help="what an action row is: the joints, or the TCP pose the runtime's IK reaches (HeadConfig.action_space)")
     e = sub.add_parser("export")
@@ -898,7 +913,7 @@ def main(argv: list[str] | None = None) -> int:
         train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads, locate_weight=a.locate_weight,
               init=a.init, state_skip=a.state_skip, state_noise=a.state_noise, offset_scale=a.offset_scale,
               state_motion=a.state_motion, action_space=a.action_space, object_offsets=a.object_offsets,
-              context_swap=a.context_swap, width=a.width)
+              context_swap=a.context_swap, width=a.width, intent_frame=a.intent_frame)
     else:
         m = export(a.ckpt, a.backbone, a.out, a.layer_k)
         print(f"exported {a.out}: {sorted(m['graphs'])} + backbone {m['backbone']['kind']}")

@@ -346,6 +346,30 @@ def test_width_sizes_the_bridge_and_the_head_and_a_checkpoint_of_another_width_i
         stage2.blm_tiny_config(64, width=50)
 
 
+def test_intent_frame_first_gives_every_sample_its_episodes_first_frame_and_the_checkpoint_says_so(tmp_path, monkeypatch):
+    """--intent-frame first: the head is trained on the intent of the scene before the arm moved, the
+    one an agent that encodes once per goal gives it, in training and validation alike."""
+    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+    _use_small_policy(monkeypatch)
+    demos = stage2.Demos(sorted((tmp_path / "cache").glob("*/*/seed_*.npz")))
+    cfg = stage2.blm_tiny_config(demos.d)
+    idx = demos.index[::2]
+    first = stage2.Batcher(demos, demos.ranges(), cfg, intent_frame="first")
+    current = stage2.Batcher(demos, demos.ranges(), cfg)
+    for stale in (True, False):
+        b, c = (x.make(idx, np.random.default_rng(3), stale=stale) for x in (first, current))
+        own = [demos.eps[i]["feats"][0].astype(np.float32) for i, _ in idx]
+        for r, f in enumerate(own):
+            np.testing.assert_array_equal(b["hidden"][r, : len(f)].numpy(), f)
+        assert sum(not np.array_equal(c["hidden"][r, : len(f)].numpy(), f) for r, f in enumerate(own)) > len(own) // 2
+    with pytest.raises(ValueError, match="intent_frame 'last'"):
+        stage2.Batcher(demos, demos.ranges(), cfg, intent_frame="last")
+    report = stage2.train(tmp_path / "cache", tmp_path / "run", steps=3, batch_size=8, lr=1e-3, seed=0, resume=False,
+                          threads=1, intent_frame="first")
+    assert report["intent_frame"] == "first"
+    assert torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)["intent_frame"] == "first"
+
+
 def test_features_from_the_backbone_train_and_export(episode, tmp_path, monkeypatch):
     """Cached features are the backbone's layer-k hidden states of each frame pair; the export holds
     the Stage I backbone graphs, the bridge and the head, with the trained statistics."""
