@@ -48,6 +48,7 @@ describe("npm run eval (1 embodiment × 1 task × 1 seed, test-tiny, 3 s timeout
       ablation: null,
       timeout_s: 3,
       real_time_factor: 5,
+      params_file: null,
     });
     expect(results.episodes).toHaveLength(1);
     const ep = results.episodes[0]!;
@@ -102,6 +103,15 @@ describe("npm run eval (1 embodiment × 1 task × 1 seed, test-tiny, 3 s timeout
     const again = await evalRun([]);
     expect(again.status).toBe(2);
     expect(again.stderr).toMatch(/results\.json exists: --resume to continue it/);
+
+    // Other agent params would make other numbers: not continued.
+    const sim = path.join(REPO_ROOT, "launch/params/sim.yaml");
+    const other = await evalRun(["--resume", "--params-file", sim]);
+    expect(other.status).toBe(2);
+    expect(other.stderr).toContain(
+      `made with other settings (params_file null there, ${JSON.stringify(sim)} now)`,
+    );
+    expect(readFileSync(path.join(base, "results.json"), "utf8")).toBe(before);
   }, 60_000);
 
   it("refuses to start beside another sim on its DDS domain, before bringing anything up", async () => {
