@@ -66,6 +66,16 @@ if (mismatch) {
   console.error(`cannot resume ${opts.out}: made with other settings (${mismatch})`);
   process.exit(2);
 }
+// Checked once here, not found out as bringups that die one after another (a bad params file).
+for (const embodiment of opts.embodiments) {
+  const problem = SimGraph.check(
+    launchArgs({ embodiment, task: opts.tasks[0]!, seed: opts.seedStart }),
+  );
+  if (problem) {
+    console.error(`eval: the launch refuses ${embodiment}'s graph:\n${problem}`);
+    process.exit(2);
+  }
+}
 let results: EvalResults = previous ?? { config, episodes: [] };
 mkdirSync(opts.out, { recursive: true });
 writeResults(opts.out, results);

@@ -3,12 +3,15 @@
  * started exactly as `npm run launch -- launch/sim.launch.xml ...` starts it: the launch runner
  * (launch/run.ts, the project's launch interpreter) in a child process, its output in a log file.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import path from "node:path";
 import { REPO_ROOT } from "../../launch/packages.ts";
 
 export const SIM_LAUNCH_FILE = "launch/sim.launch.xml";
+
+const launchArgv = (args: Record<string, string | number | boolean>) =>
+  Object.entries(args).map(([k, v]) => `${k}:=${v}`);
 
 export class SimGraph {
   private exitCode: number | null | undefined = undefined;
@@ -33,6 +36,20 @@ export class SimGraph {
     if (this.running) this.child.kill("SIGTERM");
   };
 
+  /**
+   * The launch runner's own preflight of these arguments (`--print`: the launch file resolves, the
+   * agent's parameters, its params file's included, check against nodes/params.ts), starting
+   * nothing: null when the graph would start, else the runner's reasons.
+   */
+  static check(args: Record<string, string | number | boolean>): string | null {
+    const r = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "launch/run.ts", "--print", SIM_LAUNCH_FILE, ...launchArgv(args)],
+      { cwd: REPO_ROOT, encoding: "utf8" },
+    );
+    return r.status === 0 ? null : r.stderr.trim() || `launch/run.ts --print exited ${r.status}`;
+  }
+
   /** Starts the graph with these launch arguments (`name:=value`), appending its output to `logFile`. */
   static start(args: Record<string, string | number | boolean>, logFile: string): SimGraph {
     mkdirSync(path.dirname(logFile), { recursive: true });
@@ -47,7 +64,7 @@ export class SimGraph {
         "--log-dir",
         path.dirname(logFile),
         SIM_LAUNCH_FILE,
-        ...Object.entries(args).map(([k, v]) => `${k}:=${v}`),
+        ...launchArgv(args),
       ],
       { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );

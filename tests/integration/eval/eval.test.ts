@@ -4,7 +4,7 @@
  * The test model is not trained to succeed: the episode must end as a well-formed timeout, with
  * every output file in place; then --resume has nothing left to run.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PNG } from "pngjs";
@@ -131,5 +131,19 @@ describe("npm run eval (1 embodiment × 1 task × 1 seed, test-tiny, 3 s timeout
     } finally {
       decoy.child.kill("SIGINT");
     }
+  }, 60_000);
+
+  it("refuses a params file the agent would refuse, with the launch's reasons, before anything starts", async () => {
+    const dir = path.dirname(base);
+    const bad = path.join(dir, "bad.yaml");
+    writeFileSync(bad, "/**:\n  ros__parameters:\n    intent_period_s: 0.0\n    chunk_rate: 2.5\n");
+    const out = path.join(dir, "bad-params");
+    const r = await evalRun(["--out", out, "--params-file", bad]);
+    expect(r.status, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toContain("eval: the launch refuses panda's graph:");
+    expect(r.stderr).toContain(`${bad}: 'chunk_rate' is not a parameter of the agent`);
+    expect(r.stderr).toMatch(/'intent_period_s': Too small: expected number to be >=0\.05/);
+    expect(r.stdout).not.toMatch(/starting the sim/);
+    expect(existsSync(out)).toBe(false);
   }, 60_000);
 });
