@@ -6,7 +6,7 @@
 For each embodiment it starts the sim node (``python -m blm_sim.node``) in a subprocess, then runs
 the expert as a ROS client against it (reset through ``/sim/reset``). Results are written after
 every episode to ``out/expert/success.json`` (+ ``success.md``); ``--resume`` skips the episodes
-already there (DESIGN decision 12). ``--record DIR`` keeps an MCAP of every successful episode.
+already there (DESIGN decision 12), except errors (``pending``). ``--record DIR`` keeps an MCAP of every successful episode.
 Every episode is bounded in wall time; a node that dies is restarted.
 """
 
@@ -109,8 +109,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         for emb_name in a.embodiments:
             emb = load_embodiment(emb_name)
-            todo = [(t, s) for t in a.tasks for s in range(a.seed_start, a.seed_start + a.seeds)
-                    if str(s) not in results.get(emb_name, {}).get(t, {}).get("seeds", {})]
+            todo = pending(results, emb_name, a.tasks, range(a.seed_start, a.seed_start + a.seeds))
             if not todo:
                 continue
             sim = start_sim(emb_name, todo[0][0], a.rtf, 10.0 if a.record else 0.0, out / "logs" / f"sim_{emb_name}.log")
@@ -132,17 +131,20 @@ def main(argv: Optional[list[str]] = None) -> int:
                     world = worlds.get(task) or worlds.setdefault(task, PlanningWorld(task, emb_name))
                     t0 = time.monotonic()
                     rec_path = Path(a.record) / emb_name / task / f"seed_{seed}.mcap" if a.record else None
+                    errored = False
                     try:
                         res, instr = run_episode(node, robot, world, task, seed, recorder=rec,
                                                  record_path=rec_path, wall_budget_s=a.episode_wall_s)
                         ok, log = res.success, res.log
                     except Exception as e:  # one episode's failure never stops the table
                         ok, log, instr = False, [f"error: {type(e).__name__}: {e}"], ""
+                        errored = True
                         if rec is not None:
                             rec.end(keep=False)
                     dt = time.monotonic() - t0
                     cell = results.setdefault(emb_name, {}).setdefault(task, {"successes": 0, "episodes": 0, "seeds": {}})
-                    cell["seeds"][str(seed)] = {"success": ok, "wall_s": round(dt, 2), "log": log[-6:]}
+                    cell["seeds"][str(seed)] = {"success": ok, "wall_s": round(dt, 2), "log": log[-6:],
+                                                **({"error": True} if errored else {})}
                     cell["episodes"] = len(cell["seeds"])
                     cell["successes"] = sum(1 for v in cell["seeds"].values() if v["success"])
                     print(f"{emb_name:10s} {task:15s} seed {seed}: {'ok  ' if ok else 'FAIL'} {dt:5.1f}s"
@@ -162,6 +164,22 @@ def main(argv: Optional[list[str]] = None) -> int:
     if low:
         print("below target: " + ", ".join(f"{e}/{t}" for e, t in low))
     return 0
+
+
+def pending(results: dict, embodiment: str, tasks, seeds) -> list[tuple[str, int]]:
+    """The (task, seed) episodes ``--resume`` still runs: those with no record, and those whose record
+    is an error, an episode that did not run (the harness failed, as every episode left of a run
+    stopped mid-way does), the rule ``npm run eval`` follows; a success or an expert's failure is kept."""
+    done = results.get(embodiment, {})
+    return [(t, s) for t in tasks for s in seeds if not _ran(done.get(t, {}).get("seeds", {}).get(str(s)))]
+
+
+def _ran(record: dict | None) -> bool:
+    if record is None:
+        return False
+    # files from before the flag: an error is the one log line the harness wrote
+    log = record.get("log") or []
+    return not (record.get("error") or (len(log) == 1 and str(log[0]).startswith("error: ")))
 
 
 def _write(jpath: Path, mdpath: Path, results: dict, a) -> None:
