@@ -1,5 +1,5 @@
 /**
- * `npm run eval` options and the episode plan (pure).
+ * `npm run eval` options and the episode plan (pure, but for checking that --params-file exists).
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -76,7 +76,7 @@ export function parseEvalArgs(argv: string[], root: string, cwd: string): EvalOp
   const ablation = (a.ablation as Ablation | undefined) ?? null;
   const model = path.resolve(cwd, a.model);
   const paramsFile = a["params-file"] === undefined ? null : path.resolve(cwd, a["params-file"]);
-  // Checked here, not by the launch: a missing file would otherwise fail every bringup in turn.
+  // A path typo is named as the option's, before any results folder is read or launch resolved.
   if (paramsFile !== null && !existsSync(paramsFile))
     throw new Error(`--params-file ${paramsFile}: no such file`);
   const base = a.out ? path.resolve(cwd, a.out) : path.join(root, "out/eval", path.basename(model));

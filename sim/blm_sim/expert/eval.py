@@ -6,8 +6,8 @@
 For each embodiment it starts the sim node (``python -m blm_sim.node``) in a subprocess, then runs
 the expert as a ROS client against it (reset through ``/sim/reset``). Results are written after
 every episode to ``out/expert/success.json`` (+ ``success.md``); ``--resume`` skips the episodes
-already there (DESIGN decision 12), except errors (``pending``). ``--record DIR`` keeps an MCAP of every successful episode.
-Every episode is bounded in wall time; a node that dies is restarted.
+already there (DESIGN decision 12), except errors (``pending``). ``--record DIR`` keeps an MCAP of
+every successful episode. Every episode is bounded in wall time; a node that dies is restarted.
 """
 
 from __future__ import annotations
