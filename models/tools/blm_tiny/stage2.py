@@ -58,7 +58,7 @@ CONTACT_Z = 0.05  # m: once the TCP has been this low, the expert may have moved
 
 def blm_tiny_config(d_backbone: int, state_skip: str = "learned", offset_scale: bool = False,
                     state_motion: bool = False, action_space: str = "absolute_joint",
-                    object_offsets: bool = False, width: int = WIDTH) -> ModelConfig:
+                    object_offsets: bool = False, width: int = WIDTH, state_blind: bool = False) -> ModelConfig:
     """The policy side of blm-tiny; the backbone entry only carries the Qwen hidden size. ``width``
     is the bridge's and the head's model dimension (their feed-forward layers twice that)."""
     if width <= 0 or width % 4:
@@ -68,8 +68,20 @@ def blm_tiny_config(d_backbone: int, state_skip: str = "learned", offset_scale: 
         bridge=BridgeConfig(n_intent=16, d_latent=width, d_intent=width, n_heads=4, ffn=2 * width, n_layers=2),
         head=HeadConfig(d_model=width, n_heads=4, ffn=2 * width, n_layers=3, enc_hidden=width, prediction="sample",
                         state_skip=state_skip, offset_scale=offset_scale, state_motion=state_motion,
-                        action_space=action_space, object_offsets=object_offsets),
+                        action_space=action_space, object_offsets=object_offsets, state_blind=state_blind),
     )
+
+
+def blind_state_view(cfg: HeadConfig) -> torch.Tensor:
+    """[n_embodiments, state_dim]: 1 where a state-blind trunk reads the state (HeadConfig.state_blind):
+    everything but each arm's joint positions, their velocities and the TCP position."""
+    view = torch.ones(cfg.n_embodiments, cfg.state_dim)
+    for arm in ARMS:
+        joints = list(arm.state_indices[:-1])
+        view[arm.model_id, joints] = 0.0
+        view[arm.model_id, VELOCITY_SLOT : VELOCITY_SLOT + len(joints)] = 0.0
+        view[arm.model_id, TCP_SLOT : TCP_SLOT + 3] = 0.0
+    return view
 
 
 # ---- features -------------------------------------------------------------------------------
@@ -380,7 +392,7 @@ def load_policy(ck: dict) -> tuple[Policy, ModelConfig]:
 def _load_weights(policy: Policy, ck: dict) -> None:
     missing, unexpected = policy.load_state_dict(ck["policy"], strict=False)
     # a checkpoint from before the offset scale has none: train() sets it from the data
-    if unexpected or any(not (k.startswith(("locate", "head.locate")) or k in ("head.offset_scale", "head.object_frame"))
+    if unexpected or any(not (k.startswith(("locate", "head.locate")) or k in ("head.offset_scale", "head.object_frame", "head.state_view"))
                          for k in missing):
         raise ValueError(f"checkpoint does not match the policy: missing {missing}, unexpected {unexpected}")
 
@@ -403,7 +415,9 @@ def losses(policy: Policy, batch: dict, rng: torch.Generator, locate: bool = Tru
     used = batch["a_used"][:, None, :]
     flow = ((pred - x1) ** 2 * used).sum() / (used.sum() * x1.shape[1])
     s_used = batch["s_used"]
-    future = ((fut - batch["future"]) ** 2 * s_used).sum() / s_used.sum()
+    # a trunk that cannot see where the arm is predicts where it goes from here instead
+    target = batch["future"] - batch["state"] if policy.head.cfg.state_blind else batch["future"]
+    future = ((fut - target) ** 2 * s_used).sum() / s_used.sum()
     m = batch["has_loc"]
     loc = (F.smooth_l1_loss(policy.locate_objects(intent)[m], batch["loc"][m], beta=LOCATE_BETA)
            if locate and bool(m.any()) else intent.sum() * 0.0)
@@ -569,7 +583,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
           init: Path | None = None, state_skip: str = "learned", state_noise: float = STATE_NOISE,
           offset_scale: bool = False, state_motion: bool = False, action_space: str = "absolute_joint",
           object_offsets: bool = False, context_swap: float = 0.0, width: int = WIDTH,
-          intent_frame: str = "current") -> dict:
+          intent_frame: str = "current", state_blind: bool = False) -> dict:
     """``init``: start from another run's checkpoint (its weights and statistics, widened to cover
     this cache's data; a fresh optimizer and schedule over ``steps``), e.g. to go on with more
     demonstrations. With ``state_skip="identity"`` the checkpoint's state -> action map is reset to
@@ -583,7 +597,8 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         raise ValueError("object offsets are read by the locate head: train it (--locate-weight > 0)")
     if context_swap and not object_offsets:
         raise ValueError("--context-swap trains the head to place chunks from the object offsets: it needs --object-offsets")
-    cfg = blm_tiny_config(demos.d, state_skip, offset_scale, state_motion, action_space, object_offsets, width)
+    cfg = blm_tiny_config(demos.d, state_skip, offset_scale, state_motion, action_space, object_offsets, width,
+                          state_blind)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
     torch.manual_seed(seed)
@@ -616,6 +631,8 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
     if object_offsets:
         with torch.no_grad():
             policy.head.object_frame.copy_(object_frame(tcp_ranges))
+    if state_blind:
+        policy.head.set_state_view(blind_state_view(cfg.head))
     if scale_from_data and step == 0:
         # a stream no training step draws from (those are [seed, step])
         scale = fit_offset_scale(policy.head, batcher, demos.index[train_rows], np.random.default_rng([seed, 2**32 - 1]))
@@ -652,7 +669,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
     report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "locate_weight": locate_weight,
               "state_skip": state_skip, "state_noise": state_noise, "offset_scale": offset_scale,
               "state_motion": state_motion, "action_space": action_space, "object_offsets": object_offsets,
-              "context_swap": context_swap, "width": width, "intent_frame": intent_frame,
+              "context_swap": context_swap, "width": width, "intent_frame": intent_frame, "state_blind": state_blind,
               "init": str(init) if init else None,
               "episodes": len(demos.eps),
               "pairs": [list(k) for k in demos.pairs], "train_samples": int(len(train_rows)),
@@ -857,6 +874,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--intent-frame", choices=list(INTENT_FRAMES), default="current",
                    help="each sample's intent from its own frames, or from the episode's first (for an agent that "
                         "encodes the scene once per goal: intent_period_s longer than the episode)")
+    t.add_argument("--state-blind", action="store_true",
+                   help="the head's trunk reads no arm position (joints, their velocities, the TCP position): each "
+                        "chunk's offset from the state comes from the images (HeadConfig.state_blind)")
     t.add_argument("--action-space", choices=["absolute_joint", "ee_pose"], default="absolute_joint",
                    help="what an action row is: the joints, or the TCP pose the runtime's IK reaches (HeadConfig.action_space)")
     e = sub.add_parser("export")
@@ -913,7 +933,8 @@ def main(argv: list[str] | None = None) -> int:
         train(a.cache, a.out, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads, locate_weight=a.locate_weight,
               init=a.init, state_skip=a.state_skip, state_noise=a.state_noise, offset_scale=a.offset_scale,
               state_motion=a.state_motion, action_space=a.action_space, object_offsets=a.object_offsets,
-              context_swap=a.context_swap, width=a.width, intent_frame=a.intent_frame)
+              context_swap=a.context_swap, width=a.width, intent_frame=a.intent_frame,
+              state_blind=a.state_blind)
     else:
         m = export(a.ckpt, a.backbone, a.out, a.layer_k)
         print(f"exported {a.out}: {sorted(m['graphs'])} + backbone {m['backbone']['kind']}")

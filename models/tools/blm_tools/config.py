@@ -92,6 +92,14 @@ class HeadConfig:
     # to work out. Computed inside the denoiser graph: the runtime's contract does not change.
     object_offsets: bool = False
     n_objects: int = 10  # object classes the locate head places (blm_tiny.qa.SEG_CLASSES)
+    # The trunk reads no arm position: the state encoder's input is multiplied by a fixed
+    # per-embodiment mask (PolicyHead.state_view) that zeroes the arm joints, their velocities and
+    # the TCP position, keeping the gripper and the TCP's rotation. The state still anchors each
+    # chunk through the state -> action map, so the offset, where the arm has to go from here, can
+    # only come from the images. Behaviour cloning from proprioception otherwise learns to continue
+    # the demonstrated path it recognizes from the state (the head ignored the object offsets it
+    # was given; `stage2 sensitivity`) and wanders off with it once its own motion leaves that path.
+    state_blind: bool = False
 
 
 @dataclass

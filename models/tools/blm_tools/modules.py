@@ -301,6 +301,10 @@ class PolicyHead(nn.Module):
             # a frozen parameter rather than a buffer: exported as a named initializer, imported back by name
             self.offset_scale = nn.Parameter(torch.ones(cfg.n_embodiments, cfg.horizon, cfg.action_dim),
                                              requires_grad=False)
+        if cfg.state_blind:
+            # which state slots the trunk reads, per embodiment (set by training from the arms'
+            # layout: ``set_state_view``); frozen, exported as a named initializer like the scale
+            self.state_view = nn.Parameter(torch.ones(cfg.n_embodiments, cfg.state_dim), requires_grad=False)
 
     @torch.no_grad()
     def reset_state_skip(self) -> None:
@@ -323,6 +327,13 @@ class PolicyHead(nn.Module):
             ratio = (old / self.offset_scale).mean(dim=1)  # [n_embodiments, action_dim]
             self.action_decoder.l2.weight.mul_(ratio[:, None, :])
             self.action_decoder.l2.bias.mul_(ratio)
+
+    @torch.no_grad()
+    def set_state_view(self, view: torch.Tensor) -> None:
+        """[n_embodiments, state_dim] of 0/1: the state slots the trunk reads (HeadConfig.state_blind)."""
+        if view.shape != self.state_view.shape or not bool(((view == 0) | (view == 1)).all()):
+            raise ValueError(f"state view must be 0/1 of shape {tuple(self.state_view.shape)}, got {tuple(view.shape)}")
+        self.state_view.copy_(view)
 
     def objects(self, intent: torch.Tensor) -> torch.Tensor:
         """[B, n_objects, 3]: where the intent places each object class, in locate units."""
@@ -351,6 +362,8 @@ class PolicyHead(nn.Module):
         temb = self.time_mlp(sinusoidal(flow_time * self.cfg.time_scale, self.cfg.d_model))
         if self.cfg.object_offsets:
             state = self.with_object_offsets(state, embodiment_id, intent if places_from is None else places_from)
+        if self.cfg.state_blind:
+            state = state * self.state_view[embodiment_id]  # the skip in decode() still sees all of it
         s = self.state_encoder(state[:, None, :], embodiment_id)
         if self.cfg.prediction == "sample":
             noisy_actions = noisy_actions * flow_time[:, None, None]

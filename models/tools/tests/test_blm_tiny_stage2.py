@@ -261,8 +261,9 @@ def _use_small_policy(monkeypatch) -> None:
     small = stage2.blm_tiny_config
 
     def tiny(d: int, state_skip: str = "learned", offset_scale: bool = False, state_motion: bool = False,
-             action_space: str = "absolute_joint", object_offsets: bool = False, width: int = stage2.WIDTH):
-        cfg = small(d, state_skip, offset_scale, state_motion, action_space, object_offsets, width)
+             action_space: str = "absolute_joint", object_offsets: bool = False, width: int = stage2.WIDTH,
+             state_blind: bool = False):
+        cfg = small(d, state_skip, offset_scale, state_motion, action_space, object_offsets, width, state_blind)
         cfg.head.n_layers, cfg.head.d_model, cfg.head.ffn, cfg.head.enc_hidden = 1, 32, 64, 32
         cfg.bridge.d_latent, cfg.bridge.d_intent, cfg.bridge.ffn, cfg.bridge.n_intent = 32, 32, 64, 4
         return cfg
@@ -519,6 +520,35 @@ def test_state_motion_feeds_the_reported_velocities_in_free_slots_and_exports_wh
     with pytest.raises(ValueError, match="no joint velocities.*re-run `features`"):
         stage2.train(tmp_path / "old", tmp_path / "run2", steps=2, batch_size=8, lr=1e-3, seed=0, resume=False,
                      threads=1, state_skip="identity", state_motion=True)
+
+def test_a_state_blind_head_hides_each_arms_joints_and_tcp_position_and_learns_where_the_arm_goes(tmp_path, monkeypatch):
+    """--state-blind: per arm, the view hides the joints, their velocity slots and the TCP position and
+    keeps the jaw and the TCP's rotation; the future loss becomes the motion from the state (a trunk
+    that cannot see the arm cannot say where it ends up, only how far it goes); the view is trained
+    into the checkpoint and the run says so."""
+    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+    _use_small_policy(monkeypatch)
+    view = stage2.blind_state_view(stage2.blm_tiny_config(16).head).numpy()
+    for arm in ARMS:
+        joints = list(arm.state_indices[:-1])
+        assert not view[arm.model_id, joints].any() and view[arm.model_id, arm.state_indices[-1]] == 1
+        assert not view[arm.model_id, 8 : 8 + len(joints)].any() and not view[arm.model_id, 16:19].any()
+        assert view[arm.model_id, 19:25].all() and view[arm.model_id, 32:].all()
+    demos = stage2.Demos(sorted((tmp_path / "cache").glob("*/*/seed_*.npz")))
+    cfg = stage2.blm_tiny_config(demos.d, "identity", state_blind=True)
+    policy = stage2.Policy(cfg)
+    policy.head.set_state_view(torch.from_numpy(view))
+    batch = stage2.Batcher(demos, demos.ranges(), cfg).make(demos.index[:16], np.random.default_rng(0), stale=False)
+    hidden = 0.5 * batch["s_used"] * (1.0 - torch.from_numpy(view)[batch["emb"]])
+    moved = dict(batch, future=batch["future"] + hidden, state=batch["state"] + hidden)
+    losses = [stage2.losses(policy, b, torch.Generator().manual_seed(0), locate=False)[1] for b in (batch, moved)]
+    torch.testing.assert_close(losses[0], losses[1])  # the same motion from a moved state: the same loss
+    report = stage2.train(tmp_path / "cache", tmp_path / "run", steps=3, batch_size=8, lr=1e-3, seed=0, resume=False,
+                          threads=1, state_skip="identity", state_blind=True)
+    ck = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)
+    assert report["state_blind"] and ck["config"]["head"]["state_blind"]
+    np.testing.assert_array_equal(ck["policy"]["head.state_view"].numpy(), view)
+
 
 def test_ee_pose_targets_are_the_tcp_poses_of_the_chunks_beside_the_state_tcp_and_export_so(tmp_path, monkeypatch):
     """--action-space ee_pose: each action row is the TCP pose of the demonstration's joint target

@@ -208,3 +208,38 @@ def test_object_offsets_are_computed_inside_the_exported_denoiser(tmp_path):
     sess = ort.InferenceSession(str(paths["denoiser"]), providers=["CPUExecutionProvider"])
     got = sess.run(None, {i.name: a.numpy() for i, a in zip(sess.get_inputs(), args)})[0]
     np.testing.assert_allclose(got, want.numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_a_state_blind_trunk_reads_only_the_view_and_the_exported_chunk_still_starts_at_the_state(tmp_path):
+    """state_blind: slots the view hides change nothing the trunk computes, so a moved arm joint
+    moves the clean chunk by exactly that much (the identity map) and nothing else; a slot the view
+    keeps still conditions the chunk. ONNX Runtime computes the same from the same five inputs."""
+    cfg = copy.deepcopy(TINY)
+    cfg.head.prediction, cfg.head.state_skip, cfg.head.state_blind = "sample", "identity", True
+    torch.manual_seed(3)
+    model = Model(cfg).eval()
+    head, h = model.head, cfg.head
+    view = torch.ones(h.n_embodiments, h.state_dim)
+    view[:, :3] = 0.0
+    head.set_state_view(view)
+    with pytest.raises(ValueError, match="0/1"):
+        head.set_state_view(view * 0.5)
+    noisy, t, state, emb, intent = example_inputs(cfg, batch=3)["denoiser"]
+    t = torch.zeros_like(t)  # the agent's one Euler step: the noisy actions carry nothing
+    hidden, kept = state.clone(), state.clone()
+    hidden[:, 1] += 0.3
+    kept[:, 5] += 0.3
+    with torch.no_grad():
+        sample = lambda s: head.decode(head.trunk(noisy, t, s, emb, intent)[0], s, emb)  # noqa: E731
+        base, moved, other = sample(state), sample(hidden), sample(kept)
+    shift = torch.zeros(h.action_dim)
+    shift[1] = 0.3
+    torch.testing.assert_close(moved - base, shift.expand_as(base), atol=1e-5, rtol=0)
+    assert (other - base)[..., [i for i in range(h.action_dim) if i != 5]].abs().max() > 1e-4
+    args = (noisy, t, hidden, emb, intent)
+    with torch.no_grad():
+        want = head(*args)
+    paths = export_graphs(model, tmp_path, names=("denoiser",))
+    sess = ort.InferenceSession(str(paths["denoiser"]), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {i.name: a.numpy() for i, a in zip(sess.get_inputs(), args)})[0]
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-4, rtol=1e-4)
