@@ -397,7 +397,10 @@ def _load_weights(policy: Policy, ck: dict) -> None:
         raise ValueError(f"checkpoint does not match the policy: missing {missing}, unexpected {unexpected}")
 
 
-def losses(policy: Policy, batch: dict, rng: torch.Generator, locate: bool = True) -> tuple[torch.Tensor, ...]:
+def losses(policy: Policy, batch: dict, rng: torch.Generator, locate: bool = True,
+           first_step: float = 0.0) -> tuple[torch.Tensor, ...]:
+    """``first_step``: the fraction of the rows put at flow time 0, the only time the agent's one-step
+    sampler (``denoise_steps: 1``) evaluates; the rest keep the usual mix of times."""
     x1 = batch["actions"]
     b = x1.shape[0]
     noise = torch.randn(x1.shape, generator=rng)
@@ -405,6 +408,8 @@ def losses(policy: Policy, batch: dict, rng: torch.Generator, locate: bool = Tru
     pick = torch.rand(b, generator=rng) < 0.5
     grid = torch.tensor(SAMPLER_TIMES)[torch.randint(len(SAMPLER_TIMES), (b,), generator=rng)]
     t = torch.where(pick, grid, t)
+    if first_step > 0:  # drawn only then, so the runs before it keep their random streams
+        t = torch.where(torch.rand(b, generator=rng) < first_step, torch.zeros_like(t), t)
     xt = (1.0 - t[:, None, None]) * noise + t[:, None, None] * x1
     intent = policy.bridge(batch["hidden"], batch["mask"])
     context = intent
@@ -583,7 +588,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
           init: Path | None = None, state_skip: str = "learned", state_noise: float = STATE_NOISE,
           offset_scale: bool = False, state_motion: bool = False, action_space: str = "absolute_joint",
           object_offsets: bool = False, context_swap: float = 0.0, width: int = WIDTH,
-          intent_frame: str = "current", state_blind: bool = False) -> dict:
+          intent_frame: str = "current", state_blind: bool = False, first_step: float = 0.0) -> dict:
     """``init``: start from another run's checkpoint (its weights and statistics, widened to cover
     this cache's data; a fresh optimizer and schedule over ``steps``), e.g. to go on with more
     demonstrations. With ``state_skip="identity"`` the checkpoint's state -> action map is reset to
@@ -651,7 +656,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         scale = min(1.0, (step + 1) / warmup) * 0.5 * (1.0 + math.cos(math.pi * step / steps))
         for g in opt.param_groups:
             g["lr"] = lr * scale
-        flow, future, loc = losses(policy, batch, trng, locate=locate_weight > 0)
+        flow, future, loc = losses(policy, batch, trng, locate=locate_weight > 0, first_step=first_step)
         loss = flow + FUTURE_WEIGHT * future + locate_weight * loc
         opt.zero_grad()
         loss.backward()
@@ -670,6 +675,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
               "state_skip": state_skip, "state_noise": state_noise, "offset_scale": offset_scale,
               "state_motion": state_motion, "action_space": action_space, "object_offsets": object_offsets,
               "context_swap": context_swap, "width": width, "intent_frame": intent_frame, "state_blind": state_blind,
+              "first_step": first_step,
               "init": str(init) if init else None,
               "episodes": len(demos.eps),
               "pairs": [list(k) for k in demos.pairs], "train_samples": int(len(train_rows)),
@@ -877,6 +883,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--state-blind", action="store_true",
                    help="the head's trunk reads no arm position (joints, their velocities, the TCP position): each "
                         "chunk's offset from the state comes from the images (HeadConfig.state_blind)")
+    t.add_argument("--first-step", type=float, default=0.0,
+                   help="the fraction of training rows at flow time 0, where the agent's one-step sampler evaluates")
     t.add_argument("--action-space", choices=["absolute_joint", "ee_pose"], default="absolute_joint",
                    help="what an action row is: the joints, or the TCP pose the runtime's IK reaches (HeadConfig.action_space)")
     e = sub.add_parser("export")
@@ -934,7 +942,7 @@ def main(argv: list[str] | None = None) -> int:
               init=a.init, state_skip=a.state_skip, state_noise=a.state_noise, offset_scale=a.offset_scale,
               state_motion=a.state_motion, action_space=a.action_space, object_offsets=a.object_offsets,
               context_swap=a.context_swap, width=a.width, intent_frame=a.intent_frame,
-              state_blind=a.state_blind)
+              state_blind=a.state_blind, first_step=a.first_step)
     else:
         m = export(a.ckpt, a.backbone, a.out, a.layer_k)
         print(f"exported {a.out}: {sorted(m['graphs'])} + backbone {m['backbone']['kind']}")

@@ -550,6 +550,24 @@ def test_a_state_blind_head_hides_each_arms_joints_and_tcp_position_and_learns_w
     np.testing.assert_array_equal(ck["policy"]["head.state_view"].numpy(), view)
 
 
+def test_first_step_puts_rows_at_flow_time_zero_where_the_noise_cannot_reach_the_chunk(tmp_path, monkeypatch):
+    """--first-step 1: every row at t = 0, where a sample-predicting head sees none of the noisy
+    actions, so the loss no longer depends on the noise drawn; the usual mix of times does."""
+    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+    _use_small_policy(monkeypatch)
+    demos = stage2.Demos(sorted((tmp_path / "cache").glob("*/*/seed_*.npz")))
+    cfg = stage2.blm_tiny_config(demos.d, "identity")
+    policy = stage2.Policy(cfg)
+    batch = stage2.Batcher(demos, demos.ranges(), cfg).make(demos.index[:32], np.random.default_rng(0), stale=False)
+    flow = {(f, seed): stage2.losses(policy, batch, torch.Generator().manual_seed(seed), locate=False, first_step=f)[0]
+            for f in (0.0, 1.0) for seed in (0, 1)}
+    torch.testing.assert_close(flow[(1.0, 0)], flow[(1.0, 1)])
+    assert abs(flow[(0.0, 0)].item() - flow[(0.0, 1)].item()) > 1e-6
+    report = stage2.train(tmp_path / "cache", tmp_path / "run", steps=2, batch_size=8, lr=1e-3, seed=0, resume=False,
+                          threads=1, state_skip="identity", first_step=0.5)
+    assert report["first_step"] == 0.5
+
+
 def test_ee_pose_targets_are_the_tcp_poses_of_the_chunks_beside_the_state_tcp_and_export_so(tmp_path, monkeypatch):
     """--action-space ee_pose: each action row is the TCP pose of the demonstration's joint target
     (kinematics.tcp_pose9, normalized by the TCP statistics) at the slots where the state carries the
