@@ -600,6 +600,8 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
     train_rows, val_rows = split(demos)
     if object_offsets and locate_weight <= 0:
         raise ValueError("object offsets are read by the locate head: train it (--locate-weight > 0)")
+    if not 0.0 <= first_step <= 1.0:
+        raise ValueError(f"first_step {first_step}: a fraction of the training rows, in [0, 1]")
     if context_swap and not object_offsets:
         raise ValueError("--context-swap trains the head to place chunks from the object offsets: it needs --object-offsets")
     cfg = blm_tiny_config(demos.d, state_skip, offset_scale, state_motion, action_space, object_offsets, width,

@@ -566,6 +566,9 @@ def test_first_step_puts_rows_at_flow_time_zero_where_the_noise_cannot_reach_the
     report = stage2.train(tmp_path / "cache", tmp_path / "run", steps=2, batch_size=8, lr=1e-3, seed=0, resume=False,
                           threads=1, state_skip="identity", first_step=0.5)
     assert report["first_step"] == 0.5
+    with pytest.raises(ValueError, match=r"first_step 1.5: a fraction"):
+        stage2.train(tmp_path / "cache", tmp_path / "bad", steps=1, batch_size=8, lr=1e-3, seed=0, resume=False,
+                     threads=1, first_step=1.5)
 
 
 def test_ee_pose_targets_are_the_tcp_poses_of_the_chunks_beside_the_state_tcp_and_export_so(tmp_path, monkeypatch):
