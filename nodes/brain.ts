@@ -1,10 +1,12 @@
 /**
  * The brain: on a new instruction and then every intent_period_s, runs backbone + intent bridge
  * (BlmModel.encode, in the runtime's worker thread, never on the control path) on the latest
- * valid observation and publishes blm_msgs/Intent. An invalid observation produces no intent.
+ * valid observation and publishes blm_msgs/Intent: the denoiser's context, which for a goal-intent
+ * model is the goal's first intent followed by the latest (IntentContext). An invalid observation
+ * produces no intent.
  */
 import type rclnodejs from "rclnodejs";
-import type { BlmModel } from "../models/runtime/index.ts";
+import { IntentContext, type BlmModel } from "../models/runtime/index.ts";
 import { validateInstruction, type Problem } from "../lib/observation/index.ts";
 import { stripCode } from "../lib/observation/store.ts";
 import { LatencyStat, RateMeter } from "../lib/agent/meters.ts";
@@ -55,6 +57,7 @@ export class Brain implements StatusSource {
   private readonly id: string;
   private generation = 0;
   private disposed = false;
+  private readonly context: IntentContext;
 
   constructor(
     private readonly ctx: AgentContext,
@@ -63,6 +66,7 @@ export class Brain implements StatusSource {
   ) {
     const { node, params } = ctx;
     this.id = modelId(model);
+    this.context = new IntentContext(model.manifest.intent);
     this.publisher = node.createPublisher("blm_msgs/msg/Intent", TOPICS.intent, {
       qos: qosReliable(5),
     });
@@ -84,6 +88,7 @@ export class Brain implements StatusSource {
   setInstruction(text: string): void {
     this.instruction = text;
     this.generation++;
+    this.context.restart();
     this.ctx.log.info({ instruction: text }, "new instruction");
     this.ctx.bus.instruction$.next(text);
     this.refresh();
@@ -127,7 +132,7 @@ export class Brain implements StatusSource {
       this.problem = null;
       this.rate.mark(stampSec);
       this.latency.add(latencySec);
-      const it = r.value;
+      const it = this.context.next(r.value);
       this.publisher.publish({
         header: { stamp: toStamp(stampSec), frame_id: "" },
         model_id: this.id,

@@ -6,7 +6,7 @@
  * for another instruction or model.
  */
 import type rclnodejs from "rclnodejs";
-import type { BlmModel, FlowMatchingSampler } from "../models/runtime/index.ts";
+import { contextTokens, type BlmModel, type FlowMatchingSampler } from "../models/runtime/index.ts";
 import { ActionConverter, gripperWidth, pose9 } from "../embodiments/control/index.ts";
 import { forwardKinematics } from "../embodiments/kinematics/index.ts";
 import { stripCode } from "../lib/observation/store.ts";
@@ -102,7 +102,7 @@ export class Policy implements StatusSource {
     const { tokens, count, dim } = e.intent;
     if (
       count * dim !== tokens.length ||
-      tokens.length !== this.model.manifest.intent.tokens * this.model.manifest.intent.dim
+      tokens.length !== contextTokens(this.model.manifest) * this.model.manifest.intent.dim
     ) {
       this.fail("E_MODEL_INPUT", `intent of shape ${count}x${dim} does not fit the model`);
       return;

@@ -11,6 +11,7 @@ export {
   ManifestSchema,
   loadManifest,
   parseManifest,
+  contextTokens,
   type Manifest,
   type EmbodimentModel,
   type GraphName,
@@ -27,5 +28,6 @@ export {
 export { preprocessImage, type RawImage } from "./image.ts";
 export { GaussianNoise } from "./random.ts";
 export { EmbodimentCodec } from "./normalize.ts";
+export { IntentContext } from "./intent-context.ts";
 export { createTokenizer, type Tokenizer } from "./tokenizer.ts";
 export { QwenBackbone, type QwenEncodeRequest, type QwenBackboneSpec } from "./qwen/index.ts";

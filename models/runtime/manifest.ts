@@ -204,7 +204,22 @@ export const ManifestSchema = z
     }),
     image: ImageSpecSchema,
     tokenizer: TokenizerSchema,
-    intent: z.object({ tokens: posInt(), dim: posInt() }),
+    intent: z.object({
+      /** The intent bridge's output tokens for one frame (a set of camera images). */
+      tokens: posInt(),
+      dim: posInt(),
+      /**
+       * Whose intents the denoiser's context holds, in order: the current frames' only, or the
+       * goal's first frames' (encoded once per goal) followed by the current ones. The denoiser
+       * then takes tokens × frames.length tokens.
+       */
+      frames: z
+        .union([
+          z.tuple([z.literal("current")]),
+          z.tuple([z.literal("goal"), z.literal("current")]),
+        ])
+        .default(["current"]),
+    }),
     policy: z.object({
       horizon: posInt(),
       action_dim: posInt().max(32),
@@ -296,10 +311,24 @@ export const ManifestSchema = z
           issue([...path, "indices"], `index beyond state_dim ${m.policy.state_dim}`);
       }
     }
+    // The intent input's token axis, where the graph states it, fits the context intent.frames makes.
+    const intentInput = m.graphs.denoiser.inputs?.find((x) => x.name === "intent");
+    const tokensAxis = intentInput?.shape[1];
+    const wanted = m.intent.tokens * m.intent.frames.length;
+    if (typeof tokensAxis === "number" && tokensAxis !== wanted)
+      issue(
+        ["intent", "frames"],
+        `the denoiser's intent input takes ${tokensAxis} tokens; ${m.intent.frames.join(" + ")} of ${m.intent.tokens} make ${wanted}`,
+      );
     const ids = Object.values(m.embodiments).map((e) => e.id);
     if (new Set(ids).size !== ids.length) issue(["embodiments"], "embodiment ids repeat");
   });
 export type Manifest = z.infer<typeof ManifestSchema>;
+
+/** The denoiser's intent length in tokens: the bridge's once per frame of its context. */
+export function contextTokens(m: Pick<Manifest, "intent">): number {
+  return m.intent.tokens * m.intent.frames.length;
+}
 
 function formatZodError(e: z.ZodError): string {
   return e.issues

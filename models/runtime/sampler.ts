@@ -1,5 +1,5 @@
 import { fail, ok, type Result } from "../../lib/errors.ts";
-import type { Manifest } from "./manifest.ts";
+import { contextTokens, type Manifest } from "./manifest.ts";
 import type { EmbodimentCodec } from "./normalize.ts";
 import { GaussianNoise } from "./random.ts";
 import type { GraphSession, TensorData } from "./session.ts";
@@ -18,6 +18,7 @@ export interface SampleRequest {
   readonly velocity?: ArrayLike<number>;
   /** The measured joints' TCP pose (POSE9_NAMES, forward kinematics); required by a model whose manifest has state.tcp. */
   readonly tcp?: ArrayLike<number>;
+  /** The denoiser's context: the bridge's intent, or as IntentContext composes it (intent.frames). */
   readonly intent: Intent;
   /** Euler steps; default from the sampler (the manifest's default_steps unless overridden). */
   readonly steps?: number;
@@ -108,7 +109,7 @@ export class FlowMatchingSampler {
     this.noise = new Float32Array(n);
     this.prefixNorm = new Float32Array(n);
     this.state = new Float32Array(p.state_dim);
-    this.intentBuf = new Float32Array(manifest.intent.tokens * manifest.intent.dim);
+    this.intentBuf = new Float32Array(contextTokens(manifest) * manifest.intent.dim);
     this.embodimentId[0] = BigInt(codec.model.id);
     this.feeds = {
       noisy_actions: { type: "float32", dims: [1, p.horizon, p.action_dim], data: this.x },
@@ -117,7 +118,7 @@ export class FlowMatchingSampler {
       embodiment_id: { type: "int64", dims: [1], data: this.embodimentId },
       intent: {
         type: "float32",
-        dims: [1, manifest.intent.tokens, manifest.intent.dim],
+        dims: [1, contextTokens(manifest), manifest.intent.dim],
         data: this.intentBuf,
       },
     };

@@ -60,7 +60,8 @@ def import_policy(model_dir: Path, out: Path, seed: int = 0) -> dict:
     layer_k = manifest["backbone"].get("layer_k")
     out.parent.mkdir(parents=True, exist_ok=True)
     opt = torch.optim.AdamW(policy.parameters())
-    _save(out, policy, opt, 0, ranges, [], cfg, seed, layer_k, tcp_ranges)
+    _save(out, policy, opt, 0, ranges, [], cfg, seed, layer_k, tcp_ranges,
+          "goal" if cfg.head.goal_intent else "current")
     summary = {"imported_from": str(model_dir), "not_imported": not_imported,
                "graphs_sha256": {g: manifest["graphs"][g]["sha256"] for g in GRAPH_PREFIX}}
     out.with_name("import.json").write_text(json.dumps(summary, indent=1) + "\n")

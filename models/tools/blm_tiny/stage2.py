@@ -58,7 +58,8 @@ CONTACT_Z = 0.05  # m: once the TCP has been this low, the expert may have moved
 
 def blm_tiny_config(d_backbone: int, state_skip: str = "learned", offset_scale: bool = False,
                     state_motion: bool = False, action_space: str = "absolute_joint",
-                    object_offsets: bool = False, width: int = WIDTH, state_blind: bool = False) -> ModelConfig:
+                    object_offsets: bool = False, width: int = WIDTH, state_blind: bool = False,
+                    goal_intent: bool = False) -> ModelConfig:
     """The policy side of blm-tiny; the backbone entry only carries the Qwen hidden size. ``width``
     is the bridge's and the head's model dimension (their feed-forward layers twice that)."""
     if width <= 0 or width % 4:
@@ -68,7 +69,8 @@ def blm_tiny_config(d_backbone: int, state_skip: str = "learned", offset_scale: 
         bridge=BridgeConfig(n_intent=16, d_latent=width, d_intent=width, n_heads=4, ffn=2 * width, n_layers=2),
         head=HeadConfig(d_model=width, n_heads=4, ffn=2 * width, n_layers=3, enc_hidden=width, prediction="sample",
                         state_skip=state_skip, offset_scale=offset_scale, state_motion=state_motion,
-                        action_space=action_space, object_offsets=object_offsets, state_blind=state_blind),
+                        action_space=action_space, object_offsets=object_offsets, state_blind=state_blind,
+                        goal_intent=goal_intent),
     )
 
 
@@ -235,7 +237,7 @@ class Demos:
 
 
 TCP_SLOTS = list(range(TCP_SLOT, TCP_SLOT + POSE_DIMS))
-INTENT_FRAMES = ("current", "first")
+INTENT_FRAMES = ("current", "first", "goal")
 
 
 class Batcher:
@@ -245,11 +247,16 @@ class Batcher:
                  tcp_ranges: dict | None = None, context_swap: float = 0.0, intent_frame: str = "current") -> None:
         """``intent_frame="first"``: every sample's intent comes from its episode's first frame pair, the
         scene before the arm moves, as the runtime's is when the brain encodes once per goal
-        (``intent_period_s`` longer than the episode); "current": from the sample's own, 0-3 frames stale."""
+        (``intent_period_s`` longer than the episode); "current": from the sample's own, 0-3 frames stale;
+        "goal": both, for a goal-intent head (``hidden_goal``: the first frame pair, beside the current)."""
         if intent_frame not in INTENT_FRAMES:
             raise ValueError(f"intent_frame {intent_frame!r}: one of {', '.join(INTENT_FRAMES)}")
         self.demos, self.cfg, self.state_noise, self.context_swap = demos, cfg, state_noise, context_swap
         self.first_frame = intent_frame == "first"
+        if (intent_frame == "goal") != cfg.head.goal_intent:
+            raise ValueError(f"intent_frame {intent_frame!r} with a head whose goal_intent is {cfg.head.goal_intent}: "
+                             "a goal-intent head trains on the goal's frames and the current ones, and only it does")
+        self.goal_frames = intent_frame == "goal"
         self.lo = {n: np.array(r[0]) for n, r in ranges.items()}
         self.hi = {n: np.array(r[1]) for n, r in ranges.items()}
         self.ee = cfg.head.action_space == "ee_pose"
@@ -329,7 +336,19 @@ class Batcher:
                                                       loc=loc, has_loc=has_loc).items()}
         if stale and self.context_swap > 0:
             t.update(self._swapped_context(eps, rng))
+        if self.goal_frames:
+            t.update(self._goal_frames(eps))
         return t
+
+    def _goal_frames(self, eps: list[dict]) -> dict[str, torch.Tensor]:
+        """Each row's episode's first frame pair (feats row 0): the scene when the goal arrived."""
+        lmax = max(len(e["feats"][0]) for e in eps)
+        hidden = np.zeros((len(eps), lmax, self.demos.d), np.float32)
+        mask = np.zeros((len(eps), lmax), np.int64)
+        for r, e in enumerate(eps):
+            hidden[r, : len(e["feats"][0])] = e["feats"][0]
+            mask[r, : len(e["feats"][0])] = 1
+        return {"hidden_goal": torch.from_numpy(hidden), "mask_goal": torch.from_numpy(mask)}
 
     def _swapped_context(self, eps: list[dict], rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """For a ``context_swap`` fraction of the rows, the features of a frame of another episode of
@@ -371,6 +390,14 @@ class Policy(torch.nn.Module):
             self.locate_query = torch.nn.Linear(d, c)
             self.locate = torch.nn.Linear(d, 3 * c)
 
+    def intents(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the current frames' intent, the head's context): the same tensor, or for a goal-intent head
+        the goal's intent followed by the current one, as the runtime composes them."""
+        intent = self.bridge(batch["hidden"], batch["mask"])
+        if not self.head.cfg.goal_intent:
+            return intent, intent
+        return intent, torch.cat([self.bridge(batch["hidden_goal"], batch["mask_goal"]), intent], dim=1)
+
     def locate_objects(self, intent: torch.Tensor) -> torch.Tensor:
         if self.head.cfg.object_offsets:  # the head's own locate layers, exported with it
             return self.head.objects(intent)
@@ -392,7 +419,8 @@ def load_policy(ck: dict) -> tuple[Policy, ModelConfig]:
 def _load_weights(policy: Policy, ck: dict) -> None:
     missing, unexpected = policy.load_state_dict(ck["policy"], strict=False)
     # a checkpoint from before the offset scale has none: train() sets it from the data
-    if unexpected or any(not (k.startswith(("locate", "head.locate")) or k in ("head.offset_scale", "head.object_frame", "head.state_view"))
+    if unexpected or any(not (k.startswith(("locate", "head.locate")) or k in ("head.offset_scale", "head.object_frame", "head.state_view",
+                                                                                "head.intent_segment"))
                          for k in missing):
         raise ValueError(f"checkpoint does not match the policy: missing {missing}, unexpected {unexpected}")
 
@@ -411,8 +439,7 @@ def losses(policy: Policy, batch: dict, rng: torch.Generator, locate: bool = Tru
     if first_step > 0:  # drawn only then, so the runs before it keep their random streams
         t = torch.where(torch.rand(b, generator=rng) < first_step, torch.zeros_like(t), t)
     xt = (1.0 - t[:, None, None]) * noise + t[:, None, None] * x1
-    intent = policy.bridge(batch["hidden"], batch["mask"])
-    context = intent
+    intent, context = policy.intents(batch)
     if "swap" in batch:
         other = policy.bridge(batch["hidden_swap"], batch["mask_swap"])
         context = torch.where(batch["swap"][:, None, None], other, intent)
@@ -441,8 +468,8 @@ def validate(policy: Policy, batcher: Batcher, idx: np.ndarray, steps: int = 4, 
         part = idx[k : k + 256]
         batch = batcher.make(part, np.random.default_rng(0), stale=False)
         noise = torch.randn(batch["actions"].shape, generator=torch.Generator().manual_seed(k))
-        intent = policy.bridge(batch["hidden"], batch["mask"])
-        x = euler_sample(policy.head, noise, batch["state"], batch["emb"], intent, steps)
+        intent, context = policy.intents(batch)
+        x = euler_sample(policy.head, noise, batch["state"], batch["emb"], context, steps)
         used = batch["a_used"][:, None, :]
         err = ((x - batch["actions"]).abs() * used).amax(dim=2)  # [B, H]
         errs.append(err.mean(dim=1))
@@ -495,7 +522,7 @@ def diagnose(cache: Path, ckpt_path: Path, near_z: float = 0.06, seed: int = 0, 
             continue
         idx = demos.index[rows]
         batch = batcher.make(idx, np.random.default_rng(0), stale=False)
-        intent = policy.bridge(batch["hidden"], batch["mask"])
+        _, intent = policy.intents(batch)  # the head's whole context: shuffled below as one
         arm = ARM_BY_NAME[pair[0]]
         ai = list(arm.action_indices)
         lo, hi = batcher.lo[arm.name], batcher.hi[arm.name]
@@ -602,10 +629,12 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         raise ValueError("object offsets are read by the locate head: train it (--locate-weight > 0)")
     if not 0.0 <= first_step <= 1.0:
         raise ValueError(f"first_step {first_step}: a fraction of the training rows, in [0, 1]")
+    if intent_frame == "goal" and context_swap:
+        raise ValueError("--context-swap swaps one intent; a goal-intent head reads two (--intent-frame goal)")
     if context_swap and not object_offsets:
         raise ValueError("--context-swap trains the head to place chunks from the object offsets: it needs --object-offsets")
     cfg = blm_tiny_config(demos.d, state_skip, offset_scale, state_motion, action_space, object_offsets, width,
-                          state_blind)
+                          state_blind, goal_intent=intent_frame == "goal")
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
     torch.manual_seed(seed)
@@ -797,6 +826,8 @@ def write_fixtures(model_dir: Path, ckpt_path: Path, backbone_dir: Path, demos: 
 
     ck = torch.load(ckpt_path, weights_only=False)
     policy, cfg = load_policy(ck)
+    if cfg.head.goal_intent:
+        raise ValueError(f"{ckpt_path}: fixtures hold one intent per frame; a goal-intent model's are not written yet")
     qwen, proc = bb.load(backbone_dir)
     manifest = json.loads((model_dir / "manifest.json").read_text())
     cases = []
@@ -880,8 +911,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--width", type=int, default=WIDTH,
                    help="the bridge's and the head's model dimension (feed-forward twice that)")
     t.add_argument("--intent-frame", choices=list(INTENT_FRAMES), default="current",
-                   help="each sample's intent from its own frames, or from the episode's first (for an agent that "
-                        "encodes the scene once per goal: intent_period_s longer than the episode)")
+                   help="each sample's intent from its own frames; from the episode's first (for an agent that "
+                        "encodes the scene once per goal: intent_period_s longer than the episode); or goal: both, "
+                        "the head reads the goal's intent and the current one (HeadConfig.goal_intent)")
     t.add_argument("--state-blind", action="store_true",
                    help="the head's trunk reads no arm position (joints, their velocities, the TCP position): each "
                         "chunk's offset from the state comes from the images (HeadConfig.state_blind)")

@@ -100,6 +100,13 @@ class HeadConfig:
     # the demonstrated path it recognizes from the state (the head ignored the object offsets it
     # was given; `stage2 sensitivity`) and wanders off with it once its own motion leaves that path.
     state_blind: bool = False
+    # The head reads two intents, the goal's and the current one: the bridge's tokens for the first
+    # frames of the goal (the scene before the arm moves, encoded once per goal) followed by those
+    # of the current frames, each half marked by a learned segment vector (PolicyHead.intent_segment).
+    # The goal's frames show every object unoccluded and unmoved, where the current ones show what
+    # the arm has done since. The denoiser's intent input is then twice the bridge's tokens long, and
+    # the manifest's intent.frames ["goal", "current"] tells the runtime to compose it.
+    goal_intent: bool = False
 
 
 @dataclass

@@ -37,6 +37,16 @@ class Model(torch.nn.Module):
         self.head = PolicyHead(cfg.head, cfg.bridge.d_intent)
 
 
+def intent_frames(cfg: ModelConfig) -> list[str]:
+    """Whose intents the denoiser's context holds, in order (the manifest's intent.frames)."""
+    return ["goal", "current"] if cfg.head.goal_intent else ["current"]
+
+
+def context_tokens(cfg: ModelConfig) -> int:
+    """The denoiser's intent length: the bridge's tokens once per frame in its context."""
+    return cfg.bridge.n_intent * len(intent_frames(cfg))
+
+
 def io_contract(cfg: ModelConfig) -> dict[str, dict[str, list[dict]]]:
     """The graphs' inputs and outputs as the manifest states them (symbolic dims are strings)."""
     b, h, r = cfg.backbone, cfg.head, cfg.bridge
@@ -64,7 +74,7 @@ def io_contract(cfg: ModelConfig) -> dict[str, dict[str, list[dict]]]:
                 t("flow_time", "float32", ["batch"]),
                 t("state", "float32", ["batch", h.state_dim]),
                 t("embodiment_id", "int64", ["batch"]),
-                t("intent", "float32", ["batch", r.n_intent, r.d_intent]),
+                t("intent", "float32", ["batch", context_tokens(cfg), r.d_intent]),
             ],
             "outputs": [t("velocity", "float32", ["batch", h.horizon, h.action_dim])],
         },
@@ -91,7 +101,7 @@ def example_inputs(cfg: ModelConfig, batch: int = 2) -> dict[str, tuple[torch.Te
             torch.rand(batch, generator=g),
             torch.randn(batch, h.state_dim, generator=g),
             torch.arange(batch, dtype=torch.int64) % h.n_embodiments,
-            torch.randn(batch, r.n_intent, r.d_intent, generator=g),
+            torch.randn(batch, context_tokens(cfg), r.d_intent, generator=g),
         ),
     }
 
@@ -287,7 +297,8 @@ def write_manifest(
         },
         "image": image_spec(cfg),
         "tokenizer": tokenizer_spec(cfg),
-        "intent": {"tokens": cfg.bridge.n_intent, "dim": cfg.bridge.d_intent},
+        "intent": {"tokens": cfg.bridge.n_intent, "dim": cfg.bridge.d_intent,
+                   **({"frames": intent_frames(cfg)} if cfg.head.goal_intent else {})},
         "policy": {
             "horizon": cfg.head.horizon,
             "action_dim": cfg.head.action_dim,

@@ -305,6 +305,11 @@ class PolicyHead(nn.Module):
             # which state slots the trunk reads, per embodiment (set by training from the arms'
             # layout: ``set_state_view``); frozen, exported as a named initializer like the scale
             self.state_view = nn.Parameter(torch.ones(cfg.n_embodiments, cfg.state_dim), requires_grad=False)
+        if cfg.goal_intent:
+            if cfg.object_offsets:
+                raise ValueError("goal_intent and object_offsets: the offsets' places are read from one intent")
+            # which half of the context a token came from; random, so the two halves differ from the start
+            self.intent_segment = nn.Parameter(torch.randn(2, d) * 0.1)
 
     @torch.no_grad()
     def reset_state_skip(self) -> None:
@@ -334,6 +339,13 @@ class PolicyHead(nn.Module):
         if view.shape != self.state_view.shape or not bool(((view == 0) | (view == 1)).all()):
             raise ValueError(f"state view must be 0/1 of shape {tuple(self.state_view.shape)}, got {tuple(view.shape)}")
         self.state_view.copy_(view)
+
+    def mark_goal_and_current(self, ctx: torch.Tensor) -> torch.Tensor:
+        """[B, 2n, D]: the goal's n tokens, then the current n, each plus its segment vector."""
+        if ctx.shape[1] % 2:
+            raise ValueError(f"a goal-intent head takes the goal's and the current tokens, got {ctx.shape[1]} tokens")
+        n = ctx.shape[1] // 2
+        return torch.cat([ctx[:, :n] + self.intent_segment[0], ctx[:, n:] + self.intent_segment[1]], dim=1)
 
     def objects(self, intent: torch.Tensor) -> torch.Tensor:
         """[B, n_objects, 3]: where the intent places each object class, in locate units."""
@@ -370,6 +382,8 @@ class PolicyHead(nn.Module):
         a = self.action_encoder(noisy_actions, flow_time, embodiment_id)
         x = torch.cat([s, a], dim=1) + self.pos_embed[None]
         ctx = self.intent_proj(self.intent_norm(intent))
+        if self.cfg.goal_intent:
+            ctx = self.mark_goal_and_current(ctx)
         for block in self.blocks:
             x = block(x, ctx, temb)
         shift, scale = self.ada_out(F.silu(temb)).chunk(2, dim=-1)

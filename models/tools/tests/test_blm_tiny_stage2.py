@@ -262,8 +262,9 @@ def _use_small_policy(monkeypatch) -> None:
 
     def tiny(d: int, state_skip: str = "learned", offset_scale: bool = False, state_motion: bool = False,
              action_space: str = "absolute_joint", object_offsets: bool = False, width: int = stage2.WIDTH,
-             state_blind: bool = False):
-        cfg = small(d, state_skip, offset_scale, state_motion, action_space, object_offsets, width, state_blind)
+             state_blind: bool = False, goal_intent: bool = False):
+        cfg = small(d, state_skip, offset_scale, state_motion, action_space, object_offsets, width, state_blind,
+                    goal_intent)
         cfg.head.n_layers, cfg.head.d_model, cfg.head.ffn, cfg.head.enc_hidden = 1, 32, 64, 32
         cfg.bridge.d_latent, cfg.bridge.d_intent, cfg.bridge.ffn, cfg.bridge.n_intent = 32, 32, 64, 4
         return cfg
@@ -369,6 +370,45 @@ def test_intent_frame_first_gives_every_sample_its_episodes_first_frame_and_the_
                           threads=1, intent_frame="first")
     assert report["intent_frame"] == "first"
     assert torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)["intent_frame"] == "first"
+
+
+def test_intent_frame_goal_gives_the_head_the_first_frames_intent_before_the_current_one(tmp_path, monkeypatch):
+    """--intent-frame goal: the batch holds each row's episode's first frame pair beside its own frames,
+    the head's context is the goal's intent followed by the current one, and a head or a frame choice
+    that does not match the other is refused."""
+    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+    _use_small_policy(monkeypatch)
+    demos = stage2.Demos(sorted((tmp_path / "cache").glob("*/*/seed_*.npz")))
+    cfg = stage2.blm_tiny_config(demos.d, goal_intent=True)
+    idx = demos.index[::2]
+    b = stage2.Batcher(demos, demos.ranges(), cfg, intent_frame="goal").make(idx, np.random.default_rng(3), stale=True)
+    c = stage2.Batcher(demos, demos.ranges(), stage2.blm_tiny_config(demos.d)).make(idx, np.random.default_rng(3), stale=True)
+    np.testing.assert_array_equal(b["hidden"].numpy(), c["hidden"].numpy())  # the current frames as before
+    for r, (i, _) in enumerate(idx):
+        f = demos.eps[i]["feats"][0].astype(np.float32)
+        np.testing.assert_array_equal(b["hidden_goal"][r, : len(f)].numpy(), f)
+        assert int(b["mask_goal"][r].sum()) == len(f)
+    policy = stage2.Policy(cfg)
+    intent, context = policy.intents(b)
+    n = intent.shape[1]
+    assert context.shape[1] == 2 * n
+    torch.testing.assert_close(context[:, n:], intent)
+    torch.testing.assert_close(context[:, :n], policy.bridge(b["hidden_goal"], b["mask_goal"]))
+    with pytest.raises(ValueError, match="goal_intent is False"):
+        stage2.Batcher(demos, demos.ranges(), stage2.blm_tiny_config(demos.d), intent_frame="goal")
+    with pytest.raises(ValueError, match="goal_intent is True"):
+        stage2.Batcher(demos, demos.ranges(), cfg)
+    report = stage2.train(tmp_path / "cache", tmp_path / "run", steps=3, batch_size=8, lr=1e-3, seed=0, resume=False,
+                          threads=1, intent_frame="goal")
+    assert report["intent_frame"] == "goal" and "held_out" in report
+    ck = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)
+    assert ck["intent_frame"] == "goal" and ck["config"]["head"]["goal_intent"]
+    again = stage2.train(tmp_path / "cache", tmp_path / "more", steps=2, batch_size=8, lr=1e-3, seed=0, resume=False,
+                         threads=1, intent_frame="goal", init=tmp_path / "run" / "ckpt.pt")
+    assert again["steps"] == 2
+    with pytest.raises(ValueError, match="--context-swap swaps one intent"):
+        stage2.train(tmp_path / "cache", tmp_path / "swap", steps=1, batch_size=8, lr=1e-3, seed=0, resume=False,
+                     threads=1, intent_frame="goal", context_swap=0.5)
 
 
 def test_features_from_the_backbone_train_and_export(episode, tmp_path, monkeypatch):

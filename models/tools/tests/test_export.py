@@ -243,3 +243,39 @@ def test_a_state_blind_trunk_reads_only_the_view_and_the_exported_chunk_still_st
     sess = ort.InferenceSession(str(paths["denoiser"]), providers=["CPUExecutionProvider"])
     got = sess.run(None, {i.name: a.numpy() for i, a in zip(sess.get_inputs(), args)})[0]
     np.testing.assert_allclose(got, want.numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_a_goal_intent_head_reads_the_goals_tokens_and_the_current_ones_and_exports_so(tmp_path):
+    """goal_intent: the denoiser's context is the goal's intent followed by the current one. Each half
+    conditions the chunk, swapping the halves changes it (the segment vectors tell them apart), the
+    contract and manifest say so, and ONNX Runtime computes what PyTorch does."""
+    cfg = copy.deepcopy(TINY)
+    cfg.head.prediction, cfg.head.state_skip, cfg.head.goal_intent = "sample", "identity", True
+    torch.manual_seed(4)
+    model = Model(cfg).eval()
+    n, d = cfg.bridge.n_intent, cfg.bridge.d_intent
+    noisy, t, state, emb, context = example_inputs(cfg, batch=3)["denoiser"]
+    assert context.shape == (3, 2 * n, d)
+    goal, current = context[:, :n], context[:, n:]
+    jolt = torch.randn(goal.shape, generator=torch.Generator().manual_seed(5))  # not a constant: the norm removes that
+    with torch.no_grad():
+        base = model.head(noisy, t, state, emb, context)
+        other_goal = model.head(noisy, t, state, emb, torch.cat([goal + jolt, current], 1))
+        other_now = model.head(noisy, t, state, emb, torch.cat([goal, current + jolt], 1))
+        swapped = model.head(noisy, t, state, emb, torch.cat([current, goal], 1))
+        with pytest.raises(ValueError, match="goal's and the current tokens, got 5"):
+            model.head(noisy, t, state, emb, context[:, :5])
+    for moved in (other_goal, other_now, swapped):
+        assert (moved - base).abs().max() > 1e-4
+    contract = io_contract(cfg)["denoiser"]["inputs"]
+    assert next(x for x in contract if x["name"] == "intent")["shape"] == ["batch", 2 * n, d]
+    paths = export_graphs(model, tmp_path)
+    manifest = write_manifest(model, tmp_path, paths, "goal", "pytest")
+    assert manifest["intent"] == {"tokens": n, "dim": d, "frames": ["goal", "current"]}
+    sess = ort.InferenceSession(str(paths["denoiser"]), providers=["CPUExecutionProvider"])
+    args = (noisy, t, state, emb, context)
+    got = sess.run(None, {i.name: a.numpy() for i, a in zip(sess.get_inputs(), args)})[0]
+    np.testing.assert_allclose(got, base.numpy(), atol=1e-4, rtol=1e-4)
+    cfg.head.object_offsets, cfg.head.action_space = True, "ee_pose"
+    with pytest.raises(ValueError, match="goal_intent and object_offsets"):
+        Model(cfg)
