@@ -340,15 +340,20 @@ class Batcher:
             t.update(self._goal_frames(eps))
         return t
 
+    def _padded(self, feats: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One frame pair's features per row, zero-padded to the longest, and the mask of the real tokens."""
+        lmax = max(len(f) for f in feats)
+        hidden = np.zeros((len(feats), lmax, self.demos.d), np.float32)
+        mask = np.zeros((len(feats), lmax), np.int64)
+        for r, f in enumerate(feats):
+            hidden[r, : len(f)] = f
+            mask[r, : len(f)] = 1
+        return torch.from_numpy(hidden), torch.from_numpy(mask)
+
     def _goal_frames(self, eps: list[dict]) -> dict[str, torch.Tensor]:
         """Each row's episode's first frame pair (feats row 0): the scene when the goal arrived."""
-        lmax = max(len(e["feats"][0]) for e in eps)
-        hidden = np.zeros((len(eps), lmax, self.demos.d), np.float32)
-        mask = np.zeros((len(eps), lmax), np.int64)
-        for r, e in enumerate(eps):
-            hidden[r, : len(e["feats"][0])] = e["feats"][0]
-            mask[r, : len(e["feats"][0])] = 1
-        return {"hidden_goal": torch.from_numpy(hidden), "mask_goal": torch.from_numpy(mask)}
+        hidden, mask = self._padded([e["feats"][0] for e in eps])
+        return {"hidden_goal": hidden, "mask_goal": mask}
 
     def _swapped_context(self, eps: list[dict], rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """For a ``context_swap`` fraction of the rows, the features of a frame of another episode of
@@ -360,15 +365,9 @@ class Batcher:
             others = [i for i in self.demos.episodes_of[(e["embodiment"], e["task"])] if self.demos.eps[i] is not e]
             o = self.demos.eps[others[int(rng.integers(len(others)))]] if others else e
             picked.append(o["feats"][o["fidx"][int(rng.integers(len(o["fidx"]))), 0]])
-        lmax = max(len(f) for f in picked)
-        hidden = np.zeros((b, lmax, self.demos.d), np.float32)
-        mask = np.zeros((b, lmax), np.int64)
-        for r, f in enumerate(picked):
-            hidden[r, : len(f)] = f
-            mask[r, : len(f)] = 1
+        hidden, mask = self._padded(picked)
         swap = rng.random(b) < self.context_swap
-        return {"hidden_swap": torch.from_numpy(hidden), "mask_swap": torch.from_numpy(mask),
-                "swap": torch.from_numpy(swap)}
+        return {"hidden_swap": hidden, "mask_swap": mask, "swap": torch.from_numpy(swap)}
 
 
 # ---- training -------------------------------------------------------------------------------

@@ -14,7 +14,14 @@ import { IntentContext } from "../../../models/runtime/intent-context.ts";
 import { BlmModel } from "../../../models/runtime/model.ts";
 import type { Intent } from "../../../models/runtime/sampler.ts";
 import { scratchDir, VENV_PYTHON } from "../../support/embodiments/python.ts";
-import { CPU_SESSION, editManifest, maxAbsDiff, memoryLogger, MODEL_DIR } from "./support.ts";
+import {
+  CPU_SESSION,
+  editManifest,
+  maxAbsDiff,
+  memoryLogger,
+  MODEL_DIR,
+  scratchModel,
+} from "./support.ts";
 
 const intentOf = (values: number[], count: number, dim: number): Intent => ({
   tokens: Float32Array.from(values),
@@ -130,8 +137,7 @@ describe("a goal-intent model", () => {
   });
 
   it("a manifest whose intent.frames its denoiser does not take is refused at load, naming both", async () => {
-    const bad = scratchDir("blm-goal-bad");
-    execFileSync("cp", ["-r", `${MODEL_DIR}/.`, bad]);
+    const bad = await scratchModel();
     await editManifest(bad, (m) => (m.intent.frames = ["goal", "current"]));
     const loaded = await BlmModel.load(bad, { session: CPU_SESSION, logger: memoryLogger().log });
     await rm(bad, { recursive: true, force: true });
