@@ -6,6 +6,7 @@
  */
 import { EMBODIMENT_NAMES } from "../../../embodiments/schema.ts";
 import type { EvalConfig, EvalResults } from "./results.ts";
+import { wilsonInterval, type Interval } from "./stats.ts";
 
 /** BLM1's rows (ManiSkill v1 tasks), in the paper's order. */
 export const TASK_NAMES = [
@@ -50,6 +51,12 @@ export interface SuccessTable {
   /** Mean of the robot averages, percent. */
   overall_average: number | null;
   episodes: number;
+  successes: number;
+  /**
+   * The 95 % Wilson interval of the pooled success rate (successes / episodes, which equals the
+   * overall average when every cell ran the same number of episodes); null without episodes.
+   */
+  overall_ci95: Interval | null;
   seeds: { first: number; last: number } | null;
   reference: typeof BLM1_REFERENCE;
 }
@@ -86,6 +93,7 @@ export function buildTable(
   }
   const overall = mean(robots.flatMap((r) => robotAverage[r] ?? []));
   const seeds = results.episodes.map((e) => e.seed);
+  const successes = results.episodes.filter((e) => e.outcome === "success").length;
   return {
     title: tableTitle(results.config),
     model: results.config.model,
@@ -98,6 +106,8 @@ export function buildTable(
     robot_average: robotAverage,
     overall_average: overall === null ? null : round2(overall),
     episodes: results.episodes.length,
+    successes,
+    overall_ci95: seeds.length ? wilsonInterval(successes, seeds.length) : null,
     seeds: seeds.length ? { first: Math.min(...seeds), last: Math.max(...seeds) } : null,
     reference: BLM1_REFERENCE,
   };
@@ -108,6 +118,11 @@ const pct = (x: number | null) => (x === null ? "—" : x.toFixed(2));
 function tableTitle(t: Pick<EvalConfig, "model" | "ablation">): string {
   return t.ablation === "blank-cameras" ? `${t.model}, ablation: blank cameras` : t.model;
 }
+
+const ci = (t: SuccessTable) =>
+  t.overall_ci95
+    ? ` (${t.successes} of ${t.episodes} episodes; 95 % interval ${t.overall_ci95.low_pct.toFixed(2)}–${t.overall_ci95.high_pct.toFixed(2)}, Wilson)`
+    : "";
 
 export function renderMarkdown(t: SuccessTable): string {
   const lines = [`# Closed-loop success (%): ${t.title}`, ""];
@@ -135,7 +150,7 @@ export function renderMarkdown(t: SuccessTable): string {
   lines.push(
     `| **Average** | ${t.robots.map((r) => `**${pct(t.robot_average[r] ?? null)}**`).join(" | ")} |`,
     "",
-    `Overall average: **${pct(t.overall_average)}%**.`,
+    `Overall average: **${pct(t.overall_average)}%**${ci(t)}.`,
     "",
     `Reference: ${t.reference.source}: ${Object.entries(t.reference.robot_average)
       .map(([r, v]) => `${r} ${v.toFixed(2)}`)

@@ -95,7 +95,9 @@ describe("renderMarkdown", () => {
     expect(rows[1]).toBe("| PickCube | 50.00 (1/2) | — | — | — |");
     expect(rows[6]).toBe("| LiftPegUpright | — | — | — | 0.00 (0/1) |");
     expect(rows[7]).toBe("| **Average** | **50.00** | **—** | **—** | **0.00** |");
-    expect(md).toContain("Overall average: **25.00%**.");
+    expect(md).toContain(
+      "Overall average: **25.00%** (1 of 3 episodes; 95 % interval 6.15–79.23, Wilson).",
+    );
     expect(md).toContain("3 episodes through /blm/execute (seeds 100000–100001)");
     expect(md).toMatch(
       /panda 84\.67, xarm6 80\.33, xarm7 74\.67, widowx_ai 63\.67; average 75\.83/,
