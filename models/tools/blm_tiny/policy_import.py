@@ -69,11 +69,18 @@ def import_policy(model_dir: Path, out: Path, seed: int = 0) -> dict:
 
 
 def _folded(path: Path, wanted: dict[str, tuple]) -> dict[str, np.ndarray]:
-    """Parameters the exporter folded into an unnamed constant of a leading-1 view (``latents[None]``
-    before an Expand, ``pos_embed[None]`` before an Add): each missing parameter that has exactly one
-    unnamed initializer of shape (1, *its shape), other than MatMul weights."""
+    """Parameters the exporter folded into unnamed constants, other than MatMul weights:
+    - a leading-1 view (``latents[None]`` before an Expand, ``pos_embed[None]`` before an Add): each
+      missing parameter with exactly one unnamed initializer of shape (1, *its shape);
+    - rows indexed by constants (a goal-intent head's ``intent_segment[0]`` and ``[1]``, each before
+      an Add): a missing (k, *s) parameter with exactly k unnamed initializers of shape s, stacked in
+      the order the graph first uses them, which is the order the rows were traced."""
     g = onnx.load(str(path)).graph
     matmul = {n.input[1] for n in g.node if n.op_type == "MatMul" and len(n.input) > 1}
+    first_use: dict[str, int] = {}
+    for k, n in enumerate(g.node):
+        for i in n.input:
+            first_use.setdefault(i, k)
     unnamed = [(i.name, numpy_helper.to_array(i)) for i in g.initializer
                if i.name.startswith("onnx::") and i.name not in matmul]
     out = {}
@@ -81,6 +88,11 @@ def _folded(path: Path, wanted: dict[str, tuple]) -> dict[str, np.ndarray]:
         hits = [a for _, a in unnamed if a.shape == (1, *shape)]
         if len(hits) == 1:
             out[name] = hits[0][0]
+            continue
+        rows = sorted(((first_use.get(n, len(g.node)), a) for n, a in unnamed if a.shape == tuple(shape[1:])),
+                      key=lambda r: r[0])
+        if len(shape) > 1 and shape[0] > 1 and len(rows) == shape[0]:
+            out[name] = np.stack([a for _, a in rows])
     return out
 
 

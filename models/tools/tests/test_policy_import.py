@@ -98,3 +98,50 @@ def test_an_ee_pose_models_tcp_statistics_come_back_as_the_checkpoints(tmp_path)
     assert {n: (list(a), list(b)) for n, (a, b) in ck["tcp_ranges"].items()} == tcp
     plain = torch.load(import_policy(MODEL, tmp_path / "plain.pt") and tmp_path / "plain.pt", weights_only=False)
     assert plain["tcp_ranges"] is None
+
+
+def test_a_goal_intent_model_comes_back_as_a_goal_intent_checkpoint(tmp_path):
+    """A model whose denoiser reads the goal's intent ahead of the current one (stage2 train
+    --intent-frame goal) imports with goal_intent set and intent_frame "goal", so train --init goes on
+    feeding it both halves; its head computes what the shipped denoiser does on a 2n-token context."""
+    import dataclasses
+    import shutil
+
+    import onnxruntime as ort
+    from blm_tools.config import BackboneConfig, BridgeConfig, HeadConfig, ModelConfig
+    from blm_tools.export import Model, export_graphs
+
+    model = tmp_path / "goal"
+    shutil.copytree(MODEL, model)
+    m = json.loads((model / "manifest.json").read_text())
+    c = m["config"]
+    cfg = ModelConfig(BackboneConfig(**c["backbone"]), BridgeConfig(**c["bridge"]),
+                      dataclasses.replace(HeadConfig(**c["head"]), goal_intent=True))
+    torch.manual_seed(7)
+    policy = stage2.Policy(cfg).eval()
+    with torch.no_grad():  # a trained model's values: no two weights equal, as a fresh init's zero biases are
+        for p in policy.parameters():
+            p.add_(0.01 * torch.randn(p.shape))
+    graphs = Model(cfg)
+    graphs.bridge, graphs.head = policy.bridge, policy.head
+    export_graphs(graphs, model, names=("denoiser",))
+    c["head"]["goal_intent"] = True
+    m["intent"]["frames"] = ["goal", "current"]
+    (model / "manifest.json").write_text(json.dumps(m))
+
+    ck = torch.load(import_policy(model, tmp_path / "ckpt.pt") and tmp_path / "ckpt.pt", weights_only=False)
+    assert ck["intent_frame"] == "goal" and ck["config"]["head"]["goal_intent"] is True
+    back, _ = stage2.load_policy(ck)
+    h, n = cfg.head, cfg.bridge.n_intent
+    rng = np.random.default_rng(1)
+    feeds = {"noisy_actions": rng.normal(size=(2, h.horizon, h.action_dim)).astype(np.float32),
+             "flow_time": np.array([0.0, 0.7], np.float32),
+             "state": rng.uniform(-1, 1, size=(2, h.state_dim)).astype(np.float32),
+             "embodiment_id": np.array([1, 3], np.int64),
+             "intent": rng.normal(size=(2, 2 * n, cfg.bridge.d_intent)).astype(np.float32)}
+    want = ort.InferenceSession(str(model / "denoiser.onnx")).run(None, feeds)[0]
+    with torch.no_grad():
+        got = back.head(*(torch.from_numpy(v) for v in feeds.values())).numpy()
+    np.testing.assert_allclose(got, want, atol=2e-3, rtol=1e-3)
+    plain = torch.load(import_policy(MODEL, tmp_path / "plain.pt") and tmp_path / "plain.pt", weights_only=False)
+    assert plain["intent_frame"] == "current"
