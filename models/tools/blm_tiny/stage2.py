@@ -46,6 +46,7 @@ OUT = REPO / "out" / "train" / "stage2"
 ARM_BY_NAME = {a.name: a for a in ARMS}
 STALE_FRAMES = 3  # extra image staleness in training, frames (10 Hz): up to 0.3 s
 STATE_NOISE = 0.01  # normalized units, arm joints
+CORRECTIVE_ROWS = 0.5  # the fraction of training rows --corrective-noise moves off the demonstrated path
 FUTURE_WEIGHT = 0.1
 STAT_PAD = 0.05  # statistics widen the data's range by this fraction of it on each side...
 STAT_MIN_PAD = 0.02  # ...and at least this much (rad, or m for the jaw)
@@ -244,14 +245,20 @@ class Batcher:
     """Normalized, padded tensors for a batch of (episode, sample) indices."""
 
     def __init__(self, demos: Demos, ranges: dict, cfg: ModelConfig, state_noise: float = STATE_NOISE,
-                 tcp_ranges: dict | None = None, context_swap: float = 0.0, intent_frame: str = "current") -> None:
-        """``intent_frame="first"``: every sample's intent comes from its episode's first frame pair, the
+                 tcp_ranges: dict | None = None, context_swap: float = 0.0, intent_frame: str = "current",
+                 corrective_noise: float = 0.0) -> None:
+        """``corrective_noise``: see ``corrective``. ``intent_frame="first"``: every sample's intent comes from its episode's first frame pair, the
         scene before the arm moves, as the runtime's is when the brain encodes once per goal
         (``intent_period_s`` longer than the episode); "current": from the sample's own, 0-3 frames stale;
         "goal": both, for a goal-intent head (``hidden_goal``: the first frame pair, beside the current)."""
         if intent_frame not in INTENT_FRAMES:
             raise ValueError(f"intent_frame {intent_frame!r}: one of {', '.join(INTENT_FRAMES)}")
         self.demos, self.cfg, self.state_noise, self.context_swap = demos, cfg, state_noise, context_swap
+        if corrective_noise < 0:
+            raise ValueError(f"corrective_noise {corrective_noise}: a standard deviation, normalized units")
+        if corrective_noise and cfg.head.action_space == "ee_pose":
+            raise ValueError("--corrective-noise moves the arm joints: a joint-space model's (not ee_pose)")
+        self.corrective_noise = corrective_noise
         self.first_frame = intent_frame == "first"
         if (intent_frame == "goal") != cfg.head.goal_intent:
             raise ValueError(f"intent_frame {intent_frame!r} with a head whose goal_intent is {cfg.head.goal_intent}: "
@@ -331,6 +338,12 @@ class Batcher:
             has_loc[r] = e["has_loc"] & e["untouched"][j]
         if stale:
             state += s_used * rng.normal(0.0, self.state_noise, state.shape).astype(np.float32)
+        if stale and self.corrective_noise:  # drawn last: the rows, frames and noise stay the control run's
+            for r, e in enumerate(eps):
+                if rng.random() < CORRECTIVE_ROWS:
+                    arm = e["arm"]
+                    self.corrective(state[r], actions[r], list(arm.state_indices)[:-1],
+                                    list(arm.action_indices)[:-1], rng)
         t = {k: torch.from_numpy(v) for k, v in dict(hidden=hidden, mask=mask, state=state, future=future,
                                                       actions=actions, s_used=s_used, a_used=a_used, emb=emb,
                                                       loc=loc, has_loc=has_loc).items()}
@@ -339,6 +352,20 @@ class Batcher:
         if self.goal_frames:
             t.update(self._goal_frames(eps))
         return t
+
+    def corrective(self, state: np.ndarray, chunk: np.ndarray, s_joints: list[int], a_joints: list[int],
+                   rng: np.random.Generator) -> None:
+        """Moves one row off the demonstrated path, in place: the arm joints' state by a draw of
+        ``corrective_noise`` (normalized units, each joint), and the chunk by the same offset fading
+        linearly to none at its last point, so the label is the way back onto the demonstration, not
+        a jump to it. The demonstrations alone pair every state with its own scene's path, so a head
+        fitted to many scenes can tell from the state which path it is on and follow it (the copycat
+        shortcut); off the path the state no longer names the scene and the intent has to. The jaw,
+        the images and the future target stay the demonstration's."""
+        h = chunk.shape[0]
+        delta = rng.normal(0.0, self.corrective_noise, len(s_joints)).astype(np.float32)
+        state[s_joints] += delta
+        chunk[:, a_joints] += (1.0 - np.arange(1, h + 1, dtype=np.float32) / h)[:, None] * delta[None, :]
 
     def _padded(self, feats: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """One frame pair's features per row, zero-padded to the longest, and the mask of the real tokens."""
@@ -614,7 +641,8 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
           init: Path | None = None, state_skip: str = "learned", state_noise: float = STATE_NOISE,
           offset_scale: bool = False, state_motion: bool = False, action_space: str = "absolute_joint",
           object_offsets: bool = False, context_swap: float = 0.0, width: int = WIDTH,
-          intent_frame: str = "current", state_blind: bool = False, first_step: float = 0.0) -> dict:
+          intent_frame: str = "current", state_blind: bool = False, first_step: float = 0.0,
+          corrective_noise: float = 0.0) -> dict:
     """``init``: start from another run's checkpoint (its weights and statistics, widened to cover
     this cache's data; a fresh optimizer and schedule over ``steps``), e.g. to go on with more
     demonstrations. With ``state_skip="identity"`` the checkpoint's state -> action map is reset to
@@ -662,7 +690,7 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         step, ranges, history = ck["step"], ck["ranges"], ck["history"]
         tcp_ranges = ck.get("tcp_ranges")
         print(f"resumed at step {step}", flush=True)
-    batcher = Batcher(demos, ranges, cfg, state_noise, tcp_ranges, context_swap, intent_frame)
+    batcher = Batcher(demos, ranges, cfg, state_noise, tcp_ranges, context_swap, intent_frame, corrective_noise)
     if object_offsets:
         with torch.no_grad():
             policy.head.object_frame.copy_(object_frame(tcp_ranges))
@@ -702,7 +730,8 @@ def train(cache: Path, out: Path, steps: int, batch_size: int, lr: float, seed: 
         if step % ckpt_every == 0 or step == steps:
             _save(ckpt_path, policy, opt, step, ranges, history, cfg, seed, demos.layer_k, tcp_ranges, intent_frame)
     report = {"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "locate_weight": locate_weight,
-              "state_skip": state_skip, "state_noise": state_noise, "offset_scale": offset_scale,
+              "state_skip": state_skip, "state_noise": state_noise, "corrective_noise": corrective_noise,
+              "offset_scale": offset_scale,
               "state_motion": state_motion, "action_space": action_space, "object_offsets": object_offsets,
               "context_swap": context_swap, "width": width, "intent_frame": intent_frame, "state_blind": state_blind,
               "first_step": first_step,
@@ -899,6 +928,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--state-noise", type=float, default=STATE_NOISE,
                    help="std of the noise added to the training states (normalized units); with the identity "
                         "state map the target chunk stays the demonstration's, so the head learns to steer back")
+    t.add_argument("--corrective-noise", type=float, default=0.0,
+                   help="std (normalized units) by which half the rows' arm joints move off the demonstrated "
+                        "path, their chunks fading back onto it (Batcher.corrective; 0: off)")
     t.add_argument("--locate-weight", type=float, default=LOCATE_WEIGHT,
                    help="the intent's training-only locate loss (0: off)")
     t.add_argument("--object-offsets", action="store_true",
@@ -975,7 +1007,7 @@ def main(argv: list[str] | None = None) -> int:
               init=a.init, state_skip=a.state_skip, state_noise=a.state_noise, offset_scale=a.offset_scale,
               state_motion=a.state_motion, action_space=a.action_space, object_offsets=a.object_offsets,
               context_swap=a.context_swap, width=a.width, intent_frame=a.intent_frame,
-              state_blind=a.state_blind, first_step=a.first_step)
+              state_blind=a.state_blind, first_step=a.first_step, corrective_noise=a.corrective_noise)
     else:
         m = export(a.ckpt, a.backbone, a.out, a.layer_k)
         print(f"exported {a.out}: {sorted(m['graphs'])} + backbone {m['backbone']['kind']}")

@@ -611,6 +611,50 @@ def test_first_step_puts_rows_at_flow_time_zero_where_the_noise_cannot_reach_the
                      threads=1, first_step=1.5)
 
 
+def test_corrective_rows_move_the_arm_off_the_path_and_label_the_way_back(tmp_path, monkeypatch):
+    """--corrective-noise: about half the training rows have their arm joints moved by a draw, and their
+    chunk by the same offset fading to none at its last point (from the state, back onto the
+    demonstration); the jaw, the features and the future target stay; the other rows are untouched."""
+    _fake_cache(tmp_path / "cache", np.random.default_rng(0))
+    _use_small_policy(monkeypatch)
+    demos = stage2.Demos(sorted((tmp_path / "cache").glob("*/*/seed_*.npz")))
+    cfg = stage2.blm_tiny_config(demos.d, "identity")
+    idx = demos.index[:64]
+    plain = stage2.Batcher(demos, demos.ranges(), cfg, state_noise=0.0).make(idx, np.random.default_rng(0), stale=True)
+    moved = stage2.Batcher(demos, demos.ranges(), cfg, state_noise=0.0, corrective_noise=0.2).make(
+        idx, np.random.default_rng(0), stale=True)
+    for k in ("hidden", "future", "s_used", "a_used", "emb"):
+        torch.testing.assert_close(plain[k], moved[k])
+    h = cfg.head.horizon
+    fade = 1.0 - torch.arange(1, h + 1, dtype=torch.float32) / h
+    n_moved = 0
+    for r, (ep, _) in enumerate(idx):
+        arm = demos.eps[ep]["arm"]
+        si, ai = list(arm.state_indices), list(arm.action_indices)
+        delta = moved["state"][r, si[:-1]] - plain["state"][r, si[:-1]]
+        assert moved["state"][r, si[-1]] == plain["state"][r, si[-1]]  # the jaw
+        assert torch.equal(moved["actions"][r][:, ai[-1]], plain["actions"][r][:, ai[-1]])
+        if not delta.abs().max() > 0:
+            torch.testing.assert_close(moved["actions"][r], plain["actions"][r])
+            continue
+        n_moved += 1
+        assert delta.std() > 0.05  # a draw per joint, not one shift
+        torch.testing.assert_close(moved["actions"][r][:, ai[:-1]] - plain["actions"][r][:, ai[:-1]],
+                                   fade[:, None] * delta[None, :])
+        # point k is (k+1)/h of the way back: the last point is the demonstration's
+        torch.testing.assert_close(moved["actions"][r][-1], plain["actions"][r][-1])
+    assert 16 <= n_moved <= 48
+    # held-out (stale=False) rows are never moved
+    val = stage2.Batcher(demos, demos.ranges(), cfg, corrective_noise=0.2).make(idx, np.random.default_rng(0), stale=False)
+    plain_val = stage2.Batcher(demos, demos.ranges(), cfg).make(idx, np.random.default_rng(0), stale=False)
+    torch.testing.assert_close(val["actions"], plain_val["actions"])
+    report = stage2.train(tmp_path / "cache", tmp_path / "run", steps=2, batch_size=8, lr=1e-3, seed=0, resume=False,
+                          threads=1, state_skip="identity", corrective_noise=0.1)
+    assert report["corrective_noise"] == 0.1
+    with pytest.raises(ValueError, match="corrective_noise -0.1"):
+        stage2.Batcher(demos, demos.ranges(), cfg, corrective_noise=-0.1)
+
+
 def test_ee_pose_targets_are_the_tcp_poses_of_the_chunks_beside_the_state_tcp_and_export_so(tmp_path, monkeypatch):
     """--action-space ee_pose: each action row is the TCP pose of the demonstration's joint target
     (kinematics.tcp_pose9, normalized by the TCP statistics) at the slots where the state carries the
