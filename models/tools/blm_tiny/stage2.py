@@ -255,7 +255,7 @@ class Batcher:
             raise ValueError(f"intent_frame {intent_frame!r}: one of {', '.join(INTENT_FRAMES)}")
         self.demos, self.cfg, self.state_noise, self.context_swap = demos, cfg, state_noise, context_swap
         if corrective_noise < 0:
-            raise ValueError(f"corrective_noise {corrective_noise}: a standard deviation, normalized units")
+            raise ValueError(f"corrective_noise {corrective_noise}: a standard deviation, rad")
         if corrective_noise and cfg.head.action_space == "ee_pose":
             raise ValueError("--corrective-noise moves the arm joints: a joint-space model's (not ee_pose)")
         self.corrective_noise = corrective_noise
@@ -342,8 +342,7 @@ class Batcher:
             for r, e in enumerate(eps):
                 if rng.random() < CORRECTIVE_ROWS:
                     arm = e["arm"]
-                    self.corrective(state[r], actions[r], list(arm.state_indices)[:-1],
-                                    list(arm.action_indices)[:-1], rng)
+                    self.corrective(arm, state[r], actions[r], rng)
         t = {k: torch.from_numpy(v) for k, v in dict(hidden=hidden, mask=mask, state=state, future=future,
                                                       actions=actions, s_used=s_used, a_used=a_used, emb=emb,
                                                       loc=loc, has_loc=has_loc).items()}
@@ -353,17 +352,19 @@ class Batcher:
             t.update(self._goal_frames(eps))
         return t
 
-    def corrective(self, state: np.ndarray, chunk: np.ndarray, s_joints: list[int], a_joints: list[int],
-                   rng: np.random.Generator) -> None:
+    def corrective(self, arm, state: np.ndarray, chunk: np.ndarray, rng: np.random.Generator) -> None:
         """Moves one row off the demonstrated path, in place: the arm joints' state by a draw of
-        ``corrective_noise`` (normalized units, each joint), and the chunk by the same offset fading
+        ``corrective_noise`` (rad, each joint: 0.03 moves the TCP about 3 cm on the Panda and the
+        xArms, 2 cm on the WidowX), and the chunk by the same offset fading
         linearly to none at its last point, so the label is the way back onto the demonstration, not
         a jump to it. The demonstrations alone pair every state with its own scene's path, so a head
         fitted to many scenes can tell from the state which path it is on and follow it (the copycat
         shortcut); off the path the state no longer names the scene and the intent has to. The jaw,
         the images and the future target stay the demonstration's."""
-        h = chunk.shape[0]
-        delta = rng.normal(0.0, self.corrective_noise, len(s_joints)).astype(np.float32)
+        h, n = chunk.shape[0], arm.dims - 1
+        s_joints, a_joints = list(arm.state_indices)[:n], list(arm.action_indices)[:n]
+        lo, hi = self.lo[arm.name][:n], self.hi[arm.name][:n]
+        delta = (rng.normal(0.0, self.corrective_noise, n) * 2.0 / (hi - lo)).astype(np.float32)  # normalized
         state[s_joints] += delta
         chunk[:, a_joints] += (1.0 - np.arange(1, h + 1, dtype=np.float32) / h)[:, None] * delta[None, :]
 
@@ -929,7 +930,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="std of the noise added to the training states (normalized units); with the identity "
                         "state map the target chunk stays the demonstration's, so the head learns to steer back")
     t.add_argument("--corrective-noise", type=float, default=0.0,
-                   help="std (normalized units) by which half the rows' arm joints move off the demonstrated "
+                   help="std (rad) by which half the rows' arm joints move off the demonstrated "
                         "path, their chunks fading back onto it (Batcher.corrective; 0: off)")
     t.add_argument("--locate-weight", type=float, default=LOCATE_WEIGHT,
                    help="the intent's training-only locate loss (0: off)")

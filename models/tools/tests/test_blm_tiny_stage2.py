@@ -612,7 +612,8 @@ def test_first_step_puts_rows_at_flow_time_zero_where_the_noise_cannot_reach_the
 
 
 def test_corrective_rows_move_the_arm_off_the_path_and_label_the_way_back(tmp_path, monkeypatch):
-    """--corrective-noise: about half the training rows have their arm joints moved by a draw, and their
+    """--corrective-noise: about half the training rows have their arm joints moved by a draw (rad, in
+    normalized units here), and their
     chunk by the same offset fading to none at its last point (from the state, back onto the
     demonstration); the jaw, the features and the future target stay; the other rows are untouched."""
     _fake_cache(tmp_path / "cache", np.random.default_rng(0))
@@ -638,7 +639,9 @@ def test_corrective_rows_move_the_arm_off_the_path_and_label_the_way_back(tmp_pa
             torch.testing.assert_close(moved["actions"][r], plain["actions"][r])
             continue
         n_moved += 1
-        assert delta.std() > 0.05  # a draw per joint, not one shift
+        lo, hi = (torch.tensor(x[:-1], dtype=torch.float32) for x in demos.ranges()[arm.name])
+        rad = delta * (hi - lo) / 2.0
+        assert 0.05 < rad.std() < 0.6  # 0.2 rad, a draw per joint, not one shift
         torch.testing.assert_close(moved["actions"][r][:, ai[:-1]] - plain["actions"][r][:, ai[:-1]],
                                    fade[:, None] * delta[None, :])
         # point k is (k+1)/h of the way back: the last point is the demonstration's
