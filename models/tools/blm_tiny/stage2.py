@@ -247,7 +247,8 @@ class Batcher:
     def __init__(self, demos: Demos, ranges: dict, cfg: ModelConfig, state_noise: float = STATE_NOISE,
                  tcp_ranges: dict | None = None, context_swap: float = 0.0, intent_frame: str = "current",
                  corrective_noise: float = 0.0) -> None:
-        """``corrective_noise``: see ``corrective``. ``intent_frame="first"``: every sample's intent comes from its episode's first frame pair, the
+        """``corrective_noise``: see ``corrective``.
+        ``intent_frame="first"``: every sample's intent comes from its episode's first frame pair, the
         scene before the arm moves, as the runtime's is when the brain encodes once per goal
         (``intent_period_s`` longer than the episode); "current": from the sample's own, 0-3 frames stale;
         "goal": both, for a goal-intent head (``hidden_goal``: the first frame pair, beside the current)."""
@@ -341,8 +342,7 @@ class Batcher:
         if stale and self.corrective_noise:  # drawn last: the rows, frames and noise stay the control run's
             for r, e in enumerate(eps):
                 if rng.random() < CORRECTIVE_ROWS:
-                    arm = e["arm"]
-                    self.corrective(arm, state[r], actions[r], rng)
+                    self.corrective(e["arm"], state[r], actions[r], rng)
         t = {k: torch.from_numpy(v) for k, v in dict(hidden=hidden, mask=mask, state=state, future=future,
                                                       actions=actions, s_used=s_used, a_used=a_used, emb=emb,
                                                       loc=loc, has_loc=has_loc).items()}

@@ -13,7 +13,10 @@ export interface Interval {
   high_pct: number;
 }
 
-const round2 = (x: number) => Math.round(x * 100) / 100;
+export const round2 = (x: number) => Math.round(x * 100) / 100;
+
+/** "low–high" in percent, two decimals. */
+export const formatInterval = (i: Interval) => `${i.low_pct.toFixed(2)}–${i.high_pct.toFixed(2)}`;
 
 /**
  * The Wilson score interval of a success rate (95 % by default). Unlike the normal
@@ -162,7 +165,7 @@ const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
 
 export function renderComparison(c: Comparison): string {
   const side = (name: string, s: SideSummary) =>
-    `| ${name} | ${s.folders.join(", ")} | ${s.successes} of ${s.episodes} | ${s.success_pct.toFixed(2)} | ${s.ci95.low_pct.toFixed(2)}–${s.ci95.high_pct.toFixed(2)} |`;
+    `| ${name} | ${s.folders.join(", ")} | ${s.successes} of ${s.episodes} | ${s.success_pct.toFixed(2)} | ${formatInterval(s.ci95)} |`;
   const robots = Object.entries(c.robots).map(
     ([r, v]) => `| ${r} | ${v.matched} | ${v.a} | ${v.b} |`,
   );

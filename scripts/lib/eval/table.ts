@@ -6,7 +6,7 @@
  */
 import { EMBODIMENT_NAMES } from "../../../embodiments/schema.ts";
 import type { EvalConfig, EvalResults } from "./results.ts";
-import { wilsonInterval, type Interval } from "./stats.ts";
+import { formatInterval, round2, wilsonInterval, type Interval } from "./stats.ts";
 
 /** BLM1's rows (ManiSkill v1 tasks), in the paper's order. */
 export const TASK_NAMES = [
@@ -61,7 +61,6 @@ export interface SuccessTable {
   reference: typeof BLM1_REFERENCE;
 }
 
-const round2 = (x: number) => Math.round(x * 100) / 100;
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
 
 export function buildTable(
@@ -121,7 +120,7 @@ function tableTitle(t: Pick<EvalConfig, "model" | "ablation">): string {
 
 const ci = (t: SuccessTable) =>
   t.overall_ci95
-    ? ` (${t.successes} of ${t.episodes} episodes; 95 % interval ${t.overall_ci95.low_pct.toFixed(2)}–${t.overall_ci95.high_pct.toFixed(2)}, Wilson)`
+    ? ` (${t.successes} of ${t.episodes} episodes; 95 % interval ${formatInterval(t.overall_ci95)}, Wilson)`
     : "";
 
 export function renderMarkdown(t: SuccessTable): string {
